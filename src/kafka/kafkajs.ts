@@ -1,0 +1,357 @@
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  CompressionTypes,
+  type Admin as JsAdmin,
+  type Consumer as JsConsumer,
+  type Producer as JsProducer,
+  type KafkaConfig,
+  type LogEntry,
+  type SASLOptions,
+  type Message,
+} from 'kafkajs';
+import { ReprocessError } from '../errors.js';
+import type { KafkaEndpoint } from '../config/endpoints.js';
+import { silentLogger, type Logger } from '../log.js';
+import type {
+  Consumer,
+  ConsumerHandlers,
+  ConsumerOptions,
+  GroupDescription,
+  KafkaAdmin,
+  KafkaClient,
+  OutRecord,
+  PartitionOffset,
+  Producer,
+  ProducerOptions,
+  TopicSpec,
+  Transaction,
+} from './types.js';
+
+/** kafkajs reports retriable coordinator hiccups as ERROR; the errors that matter reach us as exceptions. */
+function logCreator(logger: Logger) {
+  return () => ({ level, log }: LogEntry) => {
+    const { message, ...rest } = log;
+    if (level === KafkaLogLevel.INFO) logger.trace({ kafkajs: rest }, message);
+    else logger.debug({ kafkajs: rest }, message);
+  };
+}
+
+const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+function toMessage(r: OutRecord): Message {
+  const m: Message = { key: r.key, value: r.value };
+  if (r.headers) m.headers = r.headers;
+  if (r.timestamp !== undefined) m.timestamp = r.timestamp;
+  if (r.partition !== undefined) m.partition = r.partition;
+  return m;
+}
+
+/** Turns kafkajs's connection failures into one line naming the endpoint and the variable that sets it. */
+export function mapKafkaError(err: unknown, brokers: string[]): unknown {
+  if (err instanceof ReprocessError) return err;
+  const name = (err as { name?: string }).name ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  const connection =
+    name === 'KafkaJSConnectionError' ||
+    name === 'KafkaJSBrokerNotFound' ||
+    name === 'KafkaJSConnectionClosedError' ||
+    (name === 'KafkaJSNumberOfRetriesExceeded' && /connect|ECONNREFUSED|closed|timeout/i.test(message)) ||
+    name === 'KafkaJSNonRetriableError' && /ECONNREFUSED|connect/i.test(message);
+  if (connection) {
+    return new ReprocessError('ENDPOINT_UNREACHABLE', `Cannot reach Kafka at ${brokers.join(',')} (set by KAFKA_BROKERS): ${message}`, {
+      retriable: true,
+      hint: 'Start the embedded stack with `reprocess stack up`, or set KAFKA_BROKERS to your cluster.',
+      context: { endpoint: brokers.join(','), variable: 'KAFKA_BROKERS' },
+      cause: err,
+    });
+  }
+  if (name === 'KafkaJSSASLAuthenticationError') {
+    return new ReprocessError('CONFIG_INVALID', `Kafka rejected the SASL credentials: ${message}`, {
+      hint: 'Check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.',
+      context: { endpoint: brokers.join(','), variable: 'KAFKA_SASL_USERNAME' },
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/**
+ * CONCURRENT_TRANSACTIONS means the coordinator is still finishing this producer's previous
+ * transaction; the Java client retries it, kafkajs does not for AddOffsetsToTxn.
+ */
+async function retryConcurrent<T>(fn: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(50 * i, 500)));
+    }
+  }
+}
+
+async function guard<T>(brokers: string[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapKafkaError(err, brokers);
+  }
+}
+
+export interface KafkaJsClientOptions {
+  endpoint: KafkaEndpoint;
+  logger?: Logger;
+  /** Shorter connection retries make unreachable brokers fail fast in CLI commands. */
+  connectRetries?: number;
+}
+
+export function createKafkaJsClient(options: KafkaJsClientOptions): KafkaClient {
+  const { endpoint } = options;
+  const logger = options.logger ?? silentLogger();
+  const config: KafkaConfig = {
+    clientId: endpoint.clientId,
+    brokers: endpoint.brokers,
+    logLevel: KafkaLogLevel.INFO,
+    logCreator: logCreator(logger),
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    retry: { retries: options.connectRetries ?? 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+  };
+  if (endpoint.sasl) config.sasl = { ...endpoint.sasl } as SASLOptions;
+  if (endpoint.ssl) config.ssl = { ...endpoint.ssl };
+  const kafka = new Kafka(config);
+  const brokers = endpoint.brokers;
+  const open = new Set<{ close(): Promise<void> }>();
+  let adminPromise: Promise<KafkaAdmin> | undefined;
+  let closed: Promise<void> | undefined;
+
+  const track = <T extends { close(): Promise<void> }>(thing: T): T => {
+    const close = thing.close.bind(thing);
+    let once: Promise<void> | undefined;
+    thing.close = () => {
+      open.delete(thing);
+      once ??= close();
+      return once;
+    };
+    open.add(thing);
+    return thing;
+  };
+
+  return {
+    admin() {
+      adminPromise ??= guard(brokers, async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        return track(wrapAdmin(admin, brokers));
+      });
+      return adminPromise;
+    },
+    async producer(opts: ProducerOptions = {}) {
+      const producer = kafka.producer({
+        idempotent: opts.idempotent ?? opts.transactionalId !== undefined,
+        maxInFlightRequests: opts.transactionalId !== undefined || opts.idempotent ? 1 : 5,
+        ...(opts.transactionalId !== undefined ? { transactionalId: opts.transactionalId } : {}),
+        transactionTimeout: opts.transactionTimeoutMs ?? 60_000,
+        allowAutoTopicCreation: false,
+      });
+      await guard(brokers, () => producer.connect());
+      return track(wrapProducer(producer, brokers, COMPRESSION[opts.compression ?? 'none']));
+    },
+    async consumer(opts: ConsumerOptions) {
+      const consumer = kafka.consumer({
+        groupId: opts.groupId,
+        readUncommitted: !(opts.readCommitted ?? true),
+        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+        rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
+        heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 500,
+        allowAutoTopicCreation: false,
+      });
+      await guard(brokers, () => consumer.connect());
+      return track(wrapConsumer(consumer, opts, brokers));
+    },
+    close() {
+      closed ??= (async () => {
+        await Promise.allSettled([...open].map((t) => t.close()));
+      })();
+      return closed;
+    },
+  };
+}
+
+function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): Promise<void> } {
+  const g = <T>(fn: () => Promise<T>): Promise<T> => guard(brokers, fn);
+  return {
+    listTopics: () => g(() => admin.listTopics()),
+    async topicExists(topic) {
+      return (await g(() => admin.listTopics())).includes(topic);
+    },
+    createTopic: (spec: TopicSpec) =>
+      g(() =>
+        admin.createTopics({
+          waitForLeaders: true,
+          topics: [{
+            topic: spec.topic,
+            numPartitions: spec.partitions,
+            replicationFactor: spec.replicationFactor ?? -1,
+            configEntries: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
+          }],
+        }),
+      ),
+    deleteTopics: (topics) => g(() => admin.deleteTopics({ topics, timeout: 30_000 })),
+    async partitionCount(topic) {
+      const md = await g(() => admin.fetchTopicMetadata({ topics: [topic] }));
+      return md.topics[0]?.partitions.length ?? 0;
+    },
+    async watermarks(topic) {
+      const offs = await g(() => admin.fetchTopicOffsets(topic));
+      return offs.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
+    },
+    async offsetsForTimestamp(topic, ts) {
+      const offs = await g(() => admin.fetchTopicOffsetsByTimestamp(topic, ts));
+      // kafkajs answers with the high watermark where no record is that late; report that as null.
+      const high = new Map((await g(() => admin.fetchTopicOffsets(topic))).map((o) => [o.partition, o.high]));
+      return offs
+        .map((o) => ({ partition: o.partition, offset: o.offset === '-1' ? null : o.offset === high.get(o.partition) ? null : o.offset }))
+        .sort((a, b) => a.partition - b.partition);
+    },
+    async committedOffsets(groupId, topic) {
+      const res = await g(() => admin.fetchOffsets({ groupId, topics: [topic] }));
+      const parts = res.find((t) => t.topic === topic)?.partitions ?? [];
+      return parts.map((p) => ({ partition: p.partition, offset: p.offset === '-1' ? null : p.offset })).sort((a, b) => a.partition - b.partition);
+    },
+    setCommittedOffsets: (groupId, topic, offsets) => g(() => admin.setOffsets({ groupId, topic, partitions: offsets })),
+    async describeGroup(groupId): Promise<GroupDescription> {
+      const { groups } = await g(() => admin.describeGroups([groupId]));
+      const grp = groups[0];
+      if (!grp) return { groupId, state: 'Dead', members: [] };
+      return {
+        groupId,
+        state: grp.state,
+        members: grp.members.map((m) => ({
+          memberId: m.memberId,
+          clientId: m.clientId,
+          host: m.clientHost,
+          assignment: decodeAssignment(m.memberAssignment),
+        })),
+      };
+    },
+    deleteGroups: async (groupIds) => {
+      await g(() => admin.deleteGroups(groupIds));
+    },
+    close: () => admin.disconnect(),
+  };
+}
+
+/** ConsumerProtocolAssignment v0/v1: int16 version | array<topic: string, partitions: array<int32>> | bytes user_data. */
+function decodeAssignment(buf: Buffer): { topic: string; partitions: number[] }[] {
+  const out: { topic: string; partitions: number[] }[] = [];
+  if (buf.length < 6) return out;
+  let pos = 2;
+  const topics = buf.readInt32BE(pos);
+  pos += 4;
+  for (let t = 0; t < topics && pos < buf.length; t++) {
+    const len = buf.readInt16BE(pos);
+    pos += 2;
+    const topic = buf.toString('utf8', pos, pos + len);
+    pos += len;
+    const n = buf.readInt32BE(pos);
+    pos += 4;
+    const partitions: number[] = [];
+    for (let i = 0; i < n; i++, pos += 4) partitions.push(buf.readInt32BE(pos));
+    out.push({ topic, partitions });
+  }
+  return out;
+}
+
+function wrapProducer(producer: JsProducer, brokers: string[], compression: CompressionTypes): Producer & { close(): Promise<void> } {
+  return {
+    async send(topic, records) {
+      if (records.length === 0) return;
+      await guard(brokers, () => producer.send({ topic, messages: records.map(toMessage), compression, acks: -1 }));
+    },
+    async transaction(): Promise<Transaction> {
+      const tx = await guard(brokers, () => producer.transaction());
+      return {
+        async send(topic, records) {
+          if (records.length === 0) return;
+          await guard(brokers, () => tx.send({ topic, messages: records.map(toMessage), compression, acks: -1 }));
+        },
+        sendOffsets: (groupId, topic, offsets: PartitionOffset[]) =>
+          guard(brokers, () => retryConcurrent(() => tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: offsets }] }))),
+        commit: () => guard(brokers, () => tx.commit()),
+        abort: () => guard(brokers, () => tx.abort()),
+      };
+    },
+    close: () => producer.disconnect(),
+  };
+}
+
+function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: string[]): Consumer & { close(): Promise<void> } {
+  const removers: (() => void)[] = [];
+  return {
+    subscribe: (topics) => guard(brokers, () => consumer.subscribe({ topics, fromBeginning: opts.fromBeginning ?? true })),
+    async run(handlers: ConsumerHandlers) {
+      if (handlers.onSkipped) {
+        const onSkipped = handlers.onSkipped;
+        // kafkajs resolves batches that held only markers or aborted records itself and never calls
+        // eachBatch for them; its instrumentation event is the only place the new position shows.
+        removers.push(consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+          const p = e.payload;
+          if (p.batchSize === 0 && p.lastOffset !== undefined) onSkipped(p.topic, p.partition, (BigInt(p.lastOffset) + 1n).toString());
+        }));
+      }
+      if (handlers.onAssignment) {
+        const onAssignment = handlers.onAssignment;
+        removers.push(consumer.on(consumer.events.GROUP_JOIN, (e) => {
+          onAssignment(Object.entries(e.payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions })));
+        }));
+      }
+      if (handlers.onCrash) {
+        const onCrash = handlers.onCrash;
+        removers.push(consumer.on(consumer.events.CRASH, (e) => onCrash(mapKafkaError(e.payload.error, brokers), e.payload.restart)));
+      }
+      await guard(brokers, () =>
+        consumer.run({
+          autoCommit: opts.autoCommit ?? false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: 1,
+          eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+            await handlers.onBatch(
+              {
+                topic: batch.topic,
+                partition: batch.partition,
+                highWatermark: batch.highWatermark,
+                nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+                records: batch.messages.map((m) => ({
+                  offset: m.offset,
+                  key: m.key ?? null,
+                  value: m.value ?? null,
+                  timestamp: m.timestamp,
+                  headers: (m.headers ?? {}) as Record<string, Buffer | string | undefined>,
+                })),
+              },
+              { heartbeat, isRunning, isStale, resolveOffset },
+            );
+          },
+        }),
+      );
+    },
+    pause: (topic, partitions) => consumer.pause([{ topic, partitions }]),
+    resume: (topic, partitions) => consumer.resume([{ topic, partitions }]),
+    seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+    commitOffsets: (topic, offsets) => guard(brokers, () => consumer.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: o.offset })))),
+    async close() {
+      for (const r of removers.splice(0)) r();
+      await consumer.disconnect();
+    },
+  };
+}

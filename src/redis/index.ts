@@ -1,0 +1,1 @@
+export { connectRedis, connectRedisChecked } from './connect.js';

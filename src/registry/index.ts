@@ -1,0 +1,1 @@
+export { RegistryClient, isSchemaNotFound, type RegisteredSchema, type SubjectVersion, type RegistryClientOptions } from './client.js';

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { addOffset, compareOffsets, isOffset, maxOffset, minOffset, offsetDistance, toOffset } from './helpers.js';
+
+describe('offsets as decimal strings', () => {
+  it('compares numerically beyond 2^53, not lexically', () => {
+    expect(compareOffsets('9', '10')).toBe(-1);
+    expect(compareOffsets('9007199254740993', '9007199254740992')).toBe(1);
+    expect(compareOffsets('5', '5')).toBe(0);
+    expect(minOffset('10', '9')).toBe('9');
+    expect(maxOffset('10', '9')).toBe('10');
+  });
+
+  it('normalises numbers, bigints and strings to canonical form', () => {
+    expect(toOffset(120)).toBe('120');
+    expect(toOffset(120n)).toBe('120');
+    expect(toOffset(' 007 ')).toBe('7');
+    expect(toOffset('9223372036854775807')).toBe('9223372036854775807');
+    for (const bad of [-1, 1.5, '9223372036854775808', '-3', 'x', 2 ** 60, null]) expect(toOffset(bad)).toBeNull();
+  });
+
+  it('recognises only canonical offsets', () => {
+    expect(isOffset('0')).toBe(true);
+    expect(isOffset('012')).toBe(false);
+    expect(isOffset(12)).toBe(false);
+  });
+
+  it('does arithmetic exactly', () => {
+    expect(offsetDistance('100', '250')).toBe(150);
+    expect(addOffset('9007199254740992', 1)).toBe('9007199254740993');
+  });
+});
