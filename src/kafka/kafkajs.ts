@@ -306,7 +306,9 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
         // eachBatch for them; its instrumentation event is the only place the new position shows.
         removers.push(consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
           const p = e.payload;
-          if (p.batchSize === 0 && p.lastOffset !== undefined) onSkipped(p.topic, p.partition, (BigInt(p.lastOffset) + 1n).toString());
+          if (p.batchSize === 0 && p.lastOffset !== undefined) {
+            onSkipped(p.topic, p.partition, p.firstOffset ?? p.lastOffset, (BigInt(p.lastOffset) + 1n).toString());
+          }
         }));
       }
       if (handlers.onAssignment) {

@@ -104,8 +104,11 @@ export interface Assignment {
 
 export interface ConsumerHandlers {
   onBatch(batch: ConsumedBatch, ctx: BatchContext): Promise<void>;
-  /** The position moved to `nextOffset` over records the application never sees (transaction markers, aborted or compacted records). */
-  onSkipped?(topic: string, partition: number, nextOffset: string): void;
+  /**
+   * The consumer moved over offsets [fromOffset, nextOffset) that hold nothing for the
+   * application (transaction markers, aborted or compacted records).
+   */
+  onSkipped?(topic: string, partition: number, fromOffset: string, nextOffset: string): void;
   onAssignment?(assignment: Assignment[]): void;
   onCrash?(error: unknown, willRestart: boolean): void;
 }

@@ -36,7 +36,7 @@ export async function readAll(client: KafkaClient, topic: string, options: { rea
             out.set(batch.partition, list);
             advance(batch.partition, BigInt(batch.nextOffset));
           },
-          onSkipped: (_t, partition, next) => advance(partition, BigInt(next)),
+          onSkipped: (_t, partition, _from, next) => advance(partition, BigInt(next)),
         })
         .catch(reject);
     });

@@ -1,6 +1,9 @@
 import type { Command } from '../command.js';
 import { doctorCommand } from './doctor.js';
+import { planCommand } from './plan.js';
+import { replayCommand } from './replay.js';
 import { stackCommand } from './stack.js';
+import { statusCommand } from './status.js';
 
 /** Every command, in the order `reprocess --help` lists them. */
-export const commands: Command[] = [stackCommand, doctorCommand];
+export const commands: Command[] = [planCommand, replayCommand, statusCommand, stackCommand, doctorCommand];

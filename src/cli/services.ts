@@ -1,0 +1,32 @@
+import type { Redis } from 'ioredis';
+import { loadEndpoints, type Endpoints } from '../config/endpoints.js';
+import { createKafkaClient, type KafkaClient } from '../kafka/index.js';
+import type { Logger } from '../log.js';
+import { connectRedisChecked } from '../redis/index.js';
+import { RegistryClient } from '../registry/index.js';
+
+export interface Services {
+  endpoints: Endpoints;
+  kafka: KafkaClient;
+  registry: RegistryClient;
+  redis(): Promise<Redis>;
+  close(): Promise<void>;
+}
+
+/** The clients a command needs, opened lazily from the environment and closed together. */
+export function openServices(env: Record<string, string | undefined>, logger: Logger): Services {
+  const endpoints = loadEndpoints(env);
+  const kafka = createKafkaClient(endpoints, logger, { connectRetries: 3 });
+  const registry = new RegistryClient({ endpoint: endpoints.registry });
+  let redis: Promise<Redis> | undefined;
+  return {
+    endpoints,
+    kafka,
+    registry,
+    redis: () => (redis ??= connectRedisChecked(endpoints.redis)),
+    async close() {
+      await kafka.close();
+      if (redis) await redis.then((r) => r.quit()).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import avro from 'avsc';
+import { DecodeError, decodeWireHeader, encodeWire, readVersion, type Event, type UpcastFn } from '../core/index.js';
+import { ReprocessError, errorMessage } from '../errors.js';
+import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
+
+export interface DecodedEvent {
+  /** The event lifted to the newest shape. */
+  event: Event;
+  /** The version it was written in (before upcasting). */
+  version: number;
+  schemaId: number;
+}
+
+export interface SourceDecoderOptions {
+  registry: RegistryClient;
+  /** Subject of the source topic's values (`<topic>-value`), for versions read from the registry. */
+  subject: string;
+  versionField: string;
+  upcast: UpcastFn;
+  /** Called while the registry is down and a lookup waits to be retried. */
+  onRegistryWait?: (err: ReprocessError, attempt: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Decodes Confluent wire-format Avro with the writer schema the record names. Types are built
+ * once per schema id; a batch warms the cache with `prepare` and then decodes synchronously.
+ * A record that cannot be decoded throws a DecodeError (it goes to the DLQ); a registry that does
+ * not answer is waited for, never a reason to DLQ a record.
+ */
+export class SourceDecoder {
+  private readonly types = new Map<number, avro.Type>();
+  private readonly unknownIds = new Set<number>();
+  private readonly subjectVersion = new Map<number, number | null>();
+
+  constructor(private readonly options: SourceDecoderOptions) {}
+
+  /** Fetches the writer schemas a batch needs (and waits out registry outages). */
+  async prepare(values: (Buffer | null)[]): Promise<void> {
+    const ids = new Set<number>();
+    for (const v of values) {
+      if (v && v.length >= 5 && v[0] === 0) {
+        const id = v.readInt32BE(1);
+        if (!this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
+      }
+    }
+    for (const id of ids) await this.load(id);
+  }
+
+  private async load(id: number): Promise<void> {
+    await this.withRegistry(async () => {
+      try {
+        const schema = await this.options.registry.getSchema(id);
+        if (schema.schemaType !== 'AVRO') {
+          this.unknownIds.add(id);
+          return;
+        }
+        this.types.set(id, avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema, { wrapUnions: false }));
+      } catch (err) {
+        if (isSchemaNotFound(err)) {
+          this.unknownIds.add(id);
+          return;
+        }
+        throw err;
+      }
+      if (!this.subjectVersion.has(id)) {
+        const versions = await this.options.registry.subjectVersions(id).catch((err: unknown) => {
+          if (isSchemaNotFound(err)) return [];
+          throw err;
+        });
+        this.subjectVersion.set(id, versions.find((v) => v.subject === this.options.subject)?.version ?? null);
+      }
+    });
+  }
+
+  private async withRegistry(fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof ReprocessError) || !err.retriable) throw err;
+        if (this.options.signal?.aborted) throw new ReprocessError('ABORTED', 'Stopped while waiting for the schema registry.', { cause: err });
+        this.options.onRegistryWait?.(err, attempt);
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
+  /** Decode one value whose schema `prepare` has loaded. */
+  decode(value: Buffer | null): DecodedEvent {
+    const { schemaId, body } = decodeWireHeader(value);
+    const type = this.types.get(schemaId);
+    if (!type) {
+      throw new DecodeError('unknown-schema-id', `schema id ${schemaId} is not in the registry (or is not an Avro schema)`, {
+        hint: 'The producer registered its schema somewhere else, or the registry lost it.',
+        context: { schemaId },
+      });
+    }
+    let event: unknown;
+    try {
+      event = type.fromBuffer(body);
+    } catch (err) {
+      throw new DecodeError('bad-body', `the Avro body does not match schema id ${schemaId}: ${errorMessage(err)}`, { cause: err, context: { schemaId } });
+    }
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+      throw new DecodeError('bad-body', `schema id ${schemaId} is not a record schema`, { context: { schemaId } });
+    }
+    const plain = { ...(event as Event) };
+    const version = readVersion(plain, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
+    if (version === null) {
+      throw new DecodeError('unknown-version', `the event has no ${this.options.versionField} field and schema id ${schemaId} is not a version of ${this.options.subject}`, {
+        hint: `Set source.versionField to the field that holds the schema version, or register the schema under ${this.options.subject}.`,
+        context: { schemaId },
+      });
+    }
+    const lifted = this.options.upcast(plain, version);
+    return { event: lifted.event, version, schemaId };
+  }
+}
+
+/** Encodes output records with the job's output schema, registered under `<sink>-value`. */
+export class SinkEncoder {
+  readonly type: avro.Type;
+  constructor(schema: object, readonly schemaId: number) {
+    this.type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+  }
+
+  encode(record: unknown): Buffer {
+    try {
+      return encodeWire(this.schemaId, this.type.toBuffer(record));
+    } catch (err) {
+      const paths: string[] = [];
+      this.type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '(record)') });
+      const where = paths.length ? ` (invalid field${paths.length > 1 ? 's' : ''}: ${paths.slice(0, 5).join(', ')})` : '';
+      throw new ReprocessError('ENCODE_FAILED', `the transform's output does not match the output schema${where}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}

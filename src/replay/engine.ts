@@ -1,0 +1,496 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { buildUpcastChain, DecodeError, partitionForKey, type JobSpec, type PartitionRange } from '../core/index.js';
+import { ReprocessError, errorClass, errorMessage } from '../errors.js';
+import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
+import type { Logger } from '../log.js';
+import type { RegistryClient } from '../registry/index.js';
+import { RunStore, type PartitionProgress } from '../runs/store.js';
+import { SinkEncoder, SourceDecoder } from './codec.js';
+import { dlqRecord, type FailureStage } from './dlq.js';
+import { loadTransform, loadUpcasters, type Transform } from './modules.js';
+import { planReplay, type ReplayPlan } from './plan.js';
+import { LocalThrottle, unlimited, type Throttle } from './throttle.js';
+
+export interface ReplayOptions {
+  spec: JobSpec;
+  runId: string;
+  kafka: KafkaClient;
+  registry: RegistryClient;
+  redis: Redis;
+  logger: Logger;
+  signal?: AbortSignal;
+  workerId?: string;
+  throttle?: Throttle;
+  /** Called about twice a second with the state of this worker's view of the run. */
+  onProgress?: (snapshot: ReplaySnapshot) => void;
+  /** The dataset's live version, when known; it is never written. */
+  liveVersion?: number | null;
+  progressIntervalMs?: number;
+}
+
+export interface PartitionSnapshot extends PartitionProgress {
+  records: number;
+}
+
+export interface ReplaySnapshot {
+  runId: string;
+  workerId: string;
+  startedAt: number;
+  elapsedMs: number;
+  partitions: PartitionSnapshot[];
+  /** Across the whole run (every worker), from the committed offsets. */
+  totalRecords: number;
+  doneRecords: number;
+  /** This worker's counts. */
+  read: number;
+  written: number;
+  dlq: number;
+  filtered: number;
+  recordsPerSec: number;
+  etaSeconds: number | null;
+  rateLimit: number | null;
+  throttledMs: number;
+  registryWaiting: boolean;
+}
+
+export interface ReplaySummary {
+  runId: string;
+  workerId: string;
+  state: 'completed' | 'stopped';
+  resumed: boolean;
+  sourceTopic: string;
+  sinkTopic: string;
+  dlqTopic: string;
+  read: number;
+  written: number;
+  dlq: number;
+  filtered: number;
+  durationMs: number;
+  partitions: { partition: number; start: string; end: string; read: number; written: number; dlq: number; filtered: number }[];
+}
+
+interface PartitionState {
+  range: PartitionRange;
+  end: bigint;
+  /** Next offset to process, as last committed. */
+  position: bigint;
+  read: number;
+  written: number;
+  dlq: number;
+  filtered: number;
+  producer?: Producer;
+  /** Serializes everything done for this partition (batches, marker commits). */
+  chain: Promise<void>;
+}
+
+export function consumerGroupFor(runId: string): string {
+  return `reprocess-run-${runId}`;
+}
+
+/** One transactional id per run and source partition: the next owner of a partition fences the previous one. */
+export function transactionalIdFor(runId: string, partition: number): string {
+  return `reprocess-${runId}-p${partition}`;
+}
+
+const MIN_DLQ_SAMPLE = 200;
+
+/**
+ * Runs (or resumes) one worker of a replay. Every chunk of records becomes one Kafka transaction
+ * holding the sink records, the DLQ records and the source offsets, so a killed worker resumes
+ * from its last commit and a read_committed reader sees each source record exactly once.
+ */
+export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
+  const { spec, runId, kafka, registry, logger } = options;
+  const signal = options.signal ?? new AbortController().signal;
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 4)}`;
+  const log = logger.child({ runId, workerId });
+  const store = new RunStore(options.redis);
+  const groupId = consumerGroupFor(runId);
+  const admin = await kafka.admin();
+  const startedAt = Date.now();
+
+  // 1. Decide the ranges. A run that exists keeps the ranges it was planned with.
+  const existing = await store.get(runId);
+  if (existing && (existing.dataset !== spec.dataset || existing.version !== spec.version || existing.sourceTopic !== spec.source.topic)) {
+    throw new ReprocessError('SPEC_INVALID', `run ${runId} replays ${existing.sourceTopic} into ${existing.sinkTopic}, not ${spec.source.topic} into ${spec.sinkTopic}.`, {
+      hint: 'Use a new --run-id for a different job, or the original job spec to resume this run.',
+      context: { runId },
+    });
+  }
+  const plan: ReplayPlan = await planReplay(spec, kafka, options.liveVersion === undefined ? {} : { liveVersion: options.liveVersion });
+  const stored = existing ? await store.partitions(runId) : [];
+  const ranges: PartitionRange[] = stored.length > 0
+    ? stored.map((p) => ({ partition: p.partition, start: p.start, end: p.end, records: Number(BigInt(p.end) - BigInt(p.start)) }))
+    : plan.ranges;
+
+  // 2. Claim the sink: one run owns a version.
+  const owner = await store.claimSink(spec.sinkTopic, runId);
+  if (owner !== runId) {
+    throw new ReprocessError('SINK_OWNED', `${spec.sinkTopic} belongs to run ${owner}; refusing to mix two runs' output in one version.`, {
+      hint: `Resume that run with --run-id ${owner}, or write a new version.`,
+      context: { runId, topic: spec.sinkTopic },
+    });
+  }
+
+  // 3. Load the user's code and the codecs before creating anything else.
+  const transform: Transform = await loadTransform(spec.transformPath);
+  const upcasters = spec.upcast.modulePath ? await loadUpcasters(spec.upcast.modulePath) : null;
+  const latestSubject = await registry.latest(`${spec.source.topic}-value`);
+  const highestUpcaster = Math.max(0, ...Object.keys(upcasters ?? {}).map(Number));
+  const latestVersion = Math.max(latestSubject?.version ?? 1, spec.upcast.legacyIds ? spec.upcast.legacyIds.upTo + 1 : 1, highestUpcaster + 1);
+  const upcast = buildUpcastChain({ legacyIds: spec.upcast.legacyIds, modules: upcasters, versionField: spec.source.versionField, latestVersion });
+  let registryWaiting = false;
+  const decoder = new SourceDecoder({
+    registry,
+    subject: `${spec.source.topic}-value`,
+    versionField: spec.source.versionField,
+    upcast,
+    signal,
+    onRegistryWait: (err, attempt) => {
+      registryWaiting = true;
+      log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
+    },
+  });
+  const schemaId = await registry.register(`${spec.sinkTopic}-value`, spec.outputSchema);
+  const encoder = new SinkEncoder(spec.outputSchema, schemaId);
+
+  // 4. Topics and the run record.
+  if (!plan.sinkExists) {
+    await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions });
+    log.info({ topic: spec.sinkTopic, partitions: plan.sinkPartitions }, 'created the sink topic');
+  }
+  if (!(await admin.topicExists(spec.dlqTopic))) {
+    await admin.createTopic({ topic: spec.dlqTopic, partitions: plan.sourcePartitions });
+  }
+  const dlqPartitions = await admin.partitionCount(spec.dlqTopic);
+  const sinkPartitions = await admin.partitionCount(spec.sinkTopic);
+
+  const states = new Map<number, PartitionState>();
+  for (const r of ranges) {
+    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, chain: Promise.resolve() });
+  }
+  if (!existing) {
+    await store.create(
+      {
+        runId, dataset: spec.dataset, version: spec.version, sourceTopic: spec.source.topic, sinkTopic: spec.sinkTopic, dlqTopic: spec.dlqTopic,
+        spec: spec.specPath, state: 'running', startedAt: new Date(startedAt).toISOString(), finishedAt: null, error: null,
+        totalRecords: ranges.reduce((s, r) => s + r.records, 0),
+      },
+      ranges.map((r) => ({ partition: r.partition, start: r.start, end: r.end, position: r.start, read: 0, written: 0, dlq: 0, filtered: 0, worker: null, done: r.start === r.end })),
+    );
+  } else {
+    await store.setState(runId, 'running');
+  }
+
+  // 5. Start positions: a new run's group starts at the window; a resumed one at its commits.
+  const committed = await admin.committedOffsets(groupId, spec.source.topic);
+  const resumed = committed.some((c) => c.offset !== null);
+  if (!resumed) {
+    const marks = await admin.watermarks(spec.source.topic);
+    const starts = marks.map((m) => ({ partition: m.partition, offset: states.get(m.partition)?.range.start ?? m.high }));
+    try {
+      await admin.setCommittedOffsets(groupId, spec.source.topic, starts);
+    } catch (err) {
+      // Another worker of this run joined first and already set them.
+      log.debug({ err: errorMessage(err) }, 'start offsets already set by another worker');
+    }
+  } else {
+    for (const c of committed) {
+      const st = states.get(c.partition);
+      if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = BigInt(c.offset);
+    }
+    log.info({ positions: committed }, 'resuming from the last committed transaction');
+  }
+
+  const throttle = options.throttle ?? (spec.rate && (spec.rate.recordsPerSec || spec.rate.bytesPerSec) ? new LocalThrottle(spec.rate.recordsPerSec, spec.rate.bytesPerSec, spec.rate.burstMs) : unlimited);
+  let throttledMs = 0;
+  let failure: unknown = null;
+  const assigned = new Set<number>();
+  const done = (st: PartitionState): boolean => st.position >= st.end;
+
+  const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true });
+  const stopController = new AbortController();
+  const stop = (): void => stopController.abort();
+  signal.addEventListener('abort', stop, { once: true });
+
+  const producerFor = async (st: PartitionState): Promise<Producer> => {
+    st.producer ??= await kafka.producer({ transactionalId: transactionalIdFor(runId, st.range.partition), transactionTimeoutMs: 60_000 });
+    return st.producer;
+  };
+
+  const commit = async (st: PartitionState, sink: OutRecord[], dlq: OutRecord[], next: bigint): Promise<void> => {
+    const producer = await producerFor(st);
+    const tx = await producer.transaction();
+    try {
+      await tx.send(spec.sinkTopic, sink);
+      await tx.send(spec.dlqTopic, dlq);
+      await tx.sendOffsets(groupId, spec.source.topic, [{ partition: st.range.partition, offset: next.toString() }]);
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+    st.position = next;
+  };
+
+  const fail = (stage: FailureStage, rec: ConsumedRecord, partition: number, err: unknown, out: OutRecord[]): void => {
+    out.push(dlqRecord(rec, { runId, topic: spec.source.topic, partition, stage, error: err, dlqPartitions }));
+  };
+
+  const keyOf = (record: Record<string, unknown>, source: ConsumedRecord): Buffer | null => {
+    if (spec.output.key === null) return source.key;
+    const v = record[spec.output.key];
+    if (v === null || v === undefined) return null;
+    return Buffer.from(typeof v === 'string' ? v : String(v));
+  };
+
+  const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
+    const st = states.get(batch.partition);
+    if (!st || done(st)) {
+      consumer.pause(spec.source.topic, [batch.partition]);
+      return;
+    }
+    const records = batch.records.filter((r) => BigInt(r.offset) >= st.position && BigInt(r.offset) < st.end);
+    let i = 0;
+    let chunkStart = performance.now();
+    while (i < records.length) {
+      if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
+      const chunk = records.slice(i, i + spec.transaction.maxRecords);
+      const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
+      throttledMs += await throttle.acquire(chunk.length, bytes, stopController.signal);
+      if (stopController.signal.aborted) return;
+      await decoder.prepare(chunk.map((r) => r.value));
+      registryWaiting = false;
+      const sink: OutRecord[] = [];
+      const dlq: OutRecord[] = [];
+      let taken = 0;
+      for (const rec of chunk) {
+        taken++;
+        st.read++;
+        let decoded;
+        try {
+          decoded = decoder.decode(rec.value);
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+          fail(err.reason === 'unknown-version' || err.reason === 'bad-legacy-id' || err.reason === 'upcaster-failed' ? 'upcast' : 'decode', rec, batch.partition, err, dlq);
+          continue;
+        }
+        let result: unknown;
+        try {
+          result = await transform(decoded.event, { topic: spec.source.topic, partition: batch.partition, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, version: decoded.version });
+        } catch (err) {
+          fail('transform', rec, batch.partition, err, dlq);
+          continue;
+        }
+        if (result === null || result === undefined) {
+          st.filtered++;
+          continue;
+        }
+        const outs = Array.isArray(result) ? result : [result];
+        try {
+          const encoded = outs.map((o) => {
+            if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
+            const key = keyOf(o as Record<string, unknown>, rec);
+            const partition = key ? partitionForKey(key, sinkPartitions) : batch.partition % sinkPartitions;
+            return { key, value: encoder.encode(o), timestamp: rec.timestamp, partition };
+          });
+          sink.push(...encoded);
+        } catch (err) {
+          fail('encode', rec, batch.partition, err, dlq);
+        }
+        if (performance.now() - chunkStart >= spec.transaction.maxMs) break;
+      }
+      const last = chunk[taken - 1];
+      if (!last) break;
+      i += taken;
+      // The last chunk of a batch also moves past markers the batch ended with, up to the window's end.
+      let next = BigInt(last.offset) + 1n;
+      if (i >= records.length) {
+        const after = BigInt(batch.nextOffset);
+        next = after < st.end ? (after > next ? after : next) : st.end;
+      }
+      await commit(st, sink, dlq, next);
+      ctx.resolveOffset((next - 1n).toString());
+      st.written += sink.length;
+      st.dlq += dlq.length;
+      await ctx.heartbeat();
+      chunkStart = performance.now();
+      checkDlqRatio();
+    }
+    if (records.length === 0) {
+      // Only records at or past the end (appended after planning): the partition is finished.
+      const after = BigInt(batch.nextOffset);
+      if (after >= st.end || batch.records.some((r) => BigInt(r.offset) >= st.end)) {
+        await commit(st, [], [], st.end);
+        ctx.resolveOffset((st.end - 1n).toString());
+      }
+    }
+    if (done(st)) consumer.pause(spec.source.topic, [batch.partition]);
+  };
+
+  const totalRead = (): number => [...states.values()].reduce((s, p) => s + p.read, 0);
+  const totalDlq = (): number => [...states.values()].reduce((s, p) => s + p.dlq, 0);
+  const checkDlqRatio = (final = false): void => {
+    const read = totalRead();
+    const bad = totalDlq();
+    if ((final || read >= MIN_DLQ_SAMPLE) && read > 0 && bad / read > spec.dlq.maxRatio) {
+      throw new ReprocessError('DLQ_RATIO_EXCEEDED', `${bad} of ${read} records (${((bad / read) * 100).toFixed(2)}%) failed, above dlq.maxRatio ${(spec.dlq.maxRatio * 100).toFixed(2)}%; the run stopped. Failed records are in ${spec.dlqTopic} with headers saying why.`, {
+        hint: `Inspect them (e.g. kcat -C -t ${spec.dlqTopic} -f '%h\\n'), fix the transform or upcasters, then resume with --run-id ${runId}.`,
+        context: { runId, topic: spec.dlqTopic },
+      });
+    }
+  };
+
+  const enqueue = (partition: number, task: () => Promise<void>): Promise<void> => {
+    const st = states.get(partition);
+    if (!st) return task();
+    const next = st.chain.then(task);
+    st.chain = next.catch(() => undefined);
+    return next;
+  };
+
+  const snapshot = async (): Promise<ReplaySnapshot> => {
+    const list = [...states.values()];
+    const totalRecords = ranges.reduce((s, r) => s + r.records, 0);
+    let doneRecords = 0;
+    try {
+      const offs = await admin.committedOffsets(groupId, spec.source.topic);
+      for (const o of offs) {
+        const st = states.get(o.partition);
+        if (st && o.offset !== null && BigInt(o.offset) > st.position) st.position = BigInt(o.offset);
+      }
+    } catch {
+      // progress is best effort
+    }
+    for (const st of list) doneRecords += Number((st.position < st.end ? st.position : st.end) - BigInt(st.range.start));
+    const elapsedMs = Date.now() - startedAt;
+    const mine = totalRead();
+    const rate = elapsedMs > 0 ? (mine * 1000) / elapsedMs : 0;
+    const remaining = totalRecords - doneRecords;
+    return {
+      runId, workerId, startedAt, elapsedMs,
+      partitions: list.map((st) => ({
+        partition: st.range.partition, start: st.range.start, end: st.range.end, position: (st.position < st.end ? st.position : st.end).toString(),
+        read: st.read, written: st.written, dlq: st.dlq, filtered: st.filtered, worker: assigned.has(st.range.partition) ? workerId : null, done: done(st),
+        records: st.range.records,
+      })),
+      totalRecords, doneRecords,
+      read: mine, written: list.reduce((s, p) => s + p.written, 0), dlq: totalDlq(), filtered: list.reduce((s, p) => s + p.filtered, 0),
+      recordsPerSec: rate, etaSeconds: remaining <= 0 ? 0 : rate > 0 ? remaining / rate : null,
+      rateLimit: throttle.currentLimit(), throttledMs, registryWaiting,
+    };
+  };
+
+  const persist = async (snap: ReplaySnapshot): Promise<void> => {
+    await store.heartbeat(runId, { workerId, host: hostname(), pid: process.pid, partitions: [...assigned].sort((a, b) => a - b), at: new Date().toISOString() });
+    for (const p of snap.partitions) {
+      if (!assigned.has(p.partition) && !p.done) continue;
+      const { records: _records, ...progress } = p;
+      await store.savePartition(runId, progress);
+    }
+  };
+
+  let finished = false;
+  const allDone = (): boolean => [...states.values()].every(done);
+  try {
+    await consumer.subscribe([spec.source.topic]);
+    const runPromise = consumer.run({
+      onBatch: (batch, ctx) =>
+        enqueue(batch.partition, () => processBatch(batch, ctx)).catch((err: unknown) => {
+          // Our own non-retriable errors (DLQ ratio, bad output) stop the run; Kafka's errors make
+          // the consumer restart from the last committed transaction.
+          if (err instanceof ReprocessError && !err.retriable) {
+            failure ??= err;
+            stop();
+            return;
+          }
+          throw err;
+        }),
+      onSkipped: (_topic, partition, from, next) => {
+        const st = states.get(partition);
+        if (!st || done(st) || BigInt(next) <= st.position) return;
+        const target = BigInt(next) < st.end ? BigInt(next) : st.end;
+        // Runs after any batch already queued for the partition. Only a stretch that begins at
+        // the committed position may be committed over: nothing unprocessed is ever skipped.
+        enqueue(partition, async () => {
+          if (BigInt(from) <= st.position && target > st.position) await commit(st, [], [], target);
+        }).then(
+          () => (done(st) ? consumer.pause(spec.source.topic, [partition]) : undefined),
+          (err: unknown) => {
+            failure ??= err;
+            stop();
+          },
+        );
+      },
+      onAssignment: (assignment) => {
+        assigned.clear();
+        for (const a of assignment) for (const p of a.partitions) assigned.add(p);
+        for (const [p, st] of states) {
+          if (!assigned.has(p) && st.producer) {
+            const producer = st.producer;
+            delete st.producer;
+            void producer.close().catch(() => undefined);
+          }
+        }
+        const finishedParts = [...assigned].filter((p) => {
+          const st = states.get(p);
+          return !st || done(st);
+        });
+        if (finishedParts.length) consumer.pause(spec.source.topic, finishedParts);
+        log.info({ partitions: [...assigned] }, 'partitions assigned');
+      },
+      onCrash: (err, willRestart) => {
+        if (!willRestart) {
+          failure ??= err;
+          stop();
+        } else log.warn({ err: errorMessage(err) }, 'consumer restarting after an error');
+      },
+    });
+    await runPromise;
+
+    // Wait until every partition of the run is done (by any worker), or we are told to stop.
+    while (!stopController.signal.aborted) {
+      const snap = await snapshot();
+      options.onProgress?.(snap);
+      await persist(snap).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'could not save progress to Redis'));
+      if (allDone()) {
+        finished = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, options.progressIntervalMs ?? 500));
+    }
+    if (failure) throw failure;
+    if (finished) checkDlqRatio(true);
+  } catch (err) {
+    failure ??= err;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    await consumer.close().catch(() => undefined);
+    await Promise.all([...states.values()].map((st) => st.chain));
+    await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
+    await throttle.close().catch(() => undefined);
+    const snap = await snapshot().catch(() => null);
+    if (snap) {
+      options.onProgress?.(snap);
+      await persist(snap).catch(() => undefined);
+    }
+    await store.removeWorker(runId, workerId).catch(() => undefined);
+  }
+
+  if (failure) {
+    const message = errorMessage(failure);
+    await store.setState(runId, 'failed', message).catch(() => undefined);
+    throw failure instanceof ReprocessError ? failure : new ReprocessError('INTERNAL', `replay ${runId} failed: ${errorClass(failure)}: ${message}`, { cause: failure, context: { runId } });
+  }
+  await store.setState(runId, finished ? 'completed' : 'stopped').catch(() => undefined);
+  const list = [...states.values()];
+  return {
+    runId, workerId, state: finished ? 'completed' : 'stopped', resumed,
+    sourceTopic: spec.source.topic, sinkTopic: spec.sinkTopic, dlqTopic: spec.dlqTopic,
+    read: totalRead(), written: list.reduce((s, p) => s + p.written, 0), dlq: totalDlq(), filtered: list.reduce((s, p) => s + p.filtered, 0),
+    durationMs: Date.now() - startedAt,
+    partitions: list.map((st) => ({ partition: st.range.partition, start: st.range.start, end: st.range.end, read: st.read, written: st.written, dlq: st.dlq, filtered: st.filtered })),
+  };
+}

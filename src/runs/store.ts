@@ -1,0 +1,136 @@
+import type { Redis } from 'ioredis';
+import { keys } from '../redis/keys.js';
+
+export type RunState = 'planned' | 'running' | 'completed' | 'failed' | 'stopped';
+
+export interface PartitionProgress {
+  partition: number;
+  start: string;
+  end: string;
+  /** Next offset to process, as committed with the last transaction. */
+  position: string;
+  read: number;
+  written: number;
+  dlq: number;
+  filtered: number;
+  worker: string | null;
+  done: boolean;
+}
+
+export interface RunRecord {
+  runId: string;
+  dataset: string;
+  version: number;
+  sourceTopic: string;
+  sinkTopic: string;
+  dlqTopic: string;
+  spec: string | null;
+  state: RunState;
+  startedAt: string;
+  finishedAt: string | null;
+  error: string | null;
+  totalRecords: number;
+}
+
+export interface WorkerHeartbeat {
+  workerId: string;
+  host: string;
+  pid: number;
+  partitions: number[];
+  at: string;
+}
+
+/**
+ * The run's shared description in Redis, for `status` and for every worker of the run. It is a
+ * view: the source of truth for progress is the run's consumer group offsets in Kafka, which are
+ * committed in the same transactions as the output. Losing Redis loses no data.
+ */
+export class RunStore {
+  constructor(private readonly redis: Redis) {}
+
+  async create(run: RunRecord, partitions: PartitionProgress[]): Promise<void> {
+    const m = this.redis.multi();
+    m.hset(keys.run(run.runId), serialize(run));
+    for (const p of partitions) m.hsetnx(keys.runPartitions(run.runId), String(p.partition), JSON.stringify(p));
+    m.zadd(keys.runs(), Date.parse(run.startedAt), run.runId);
+    await m.exec();
+  }
+
+  async get(runId: string): Promise<RunRecord | null> {
+    const h = await this.redis.hgetall(keys.run(runId));
+    if (!h.runId) return null;
+    return {
+      runId: h.runId,
+      dataset: h.dataset ?? '',
+      version: Number(h.version),
+      sourceTopic: h.sourceTopic ?? '',
+      sinkTopic: h.sinkTopic ?? '',
+      dlqTopic: h.dlqTopic ?? '',
+      spec: h.spec || null,
+      state: (h.state ?? 'planned') as RunState,
+      startedAt: h.startedAt ?? '',
+      finishedAt: h.finishedAt || null,
+      error: h.error || null,
+      totalRecords: Number(h.totalRecords ?? 0),
+    };
+  }
+
+  async setState(runId: string, state: RunState, error?: string): Promise<void> {
+    const fields: Record<string, string> = { state };
+    if (state === 'completed' || state === 'failed' || state === 'stopped') fields.finishedAt = new Date().toISOString();
+    if (state === 'running') fields.finishedAt = '';
+    if (error !== undefined) fields.error = error;
+    else if (state === 'running' || state === 'completed') fields.error = '';
+    await this.redis.hset(keys.run(runId), fields);
+  }
+
+  async partitions(runId: string): Promise<PartitionProgress[]> {
+    const h = await this.redis.hgetall(keys.runPartitions(runId));
+    return Object.values(h).map((v) => JSON.parse(v) as PartitionProgress).sort((a, b) => a.partition - b.partition);
+  }
+
+  async savePartition(runId: string, p: PartitionProgress): Promise<void> {
+    await this.redis.hset(keys.runPartitions(runId), String(p.partition), JSON.stringify(p));
+  }
+
+  async heartbeat(runId: string, hb: WorkerHeartbeat): Promise<void> {
+    await this.redis.hset(keys.runWorkers(runId), hb.workerId, JSON.stringify(hb));
+  }
+
+  async removeWorker(runId: string, workerId: string): Promise<void> {
+    await this.redis.hdel(keys.runWorkers(runId), workerId);
+  }
+
+  async workers(runId: string): Promise<WorkerHeartbeat[]> {
+    const h = await this.redis.hgetall(keys.runWorkers(runId));
+    return Object.values(h).map((v) => JSON.parse(v) as WorkerHeartbeat);
+  }
+
+  async recent(limit = 20): Promise<string[]> {
+    return this.redis.zrevrange(keys.runs(), 0, limit - 1);
+  }
+
+  /** Claims the sink for this run; returns the run that owns it (this one when the claim succeeded). */
+  async claimSink(topic: string, runId: string): Promise<string> {
+    const set = await this.redis.set(keys.sinkOwner(topic), runId, 'NX');
+    if (set === 'OK') return runId;
+    return (await this.redis.get(keys.sinkOwner(topic))) ?? runId;
+  }
+}
+
+function serialize(run: RunRecord): Record<string, string> {
+  return {
+    runId: run.runId,
+    dataset: run.dataset,
+    version: String(run.version),
+    sourceTopic: run.sourceTopic,
+    sinkTopic: run.sinkTopic,
+    dlqTopic: run.dlqTopic,
+    spec: run.spec ?? '',
+    state: run.state,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt ?? '',
+    error: run.error ?? '',
+    totalRecords: String(run.totalRecords),
+  };
+}
