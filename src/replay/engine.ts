@@ -11,7 +11,8 @@ import { SinkEncoder, SourceDecoder } from './codec.js';
 import { dlqRecord, type FailureStage } from './dlq.js';
 import { loadTransform, loadUpcasters, type Transform } from './modules.js';
 import { planReplay, type ReplayPlan } from './plan.js';
-import { LocalThrottle, unlimited, type Throttle } from './throttle.js';
+import { RedisThrottle } from './redis-throttle.js';
+import type { Throttle } from './throttle.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -157,12 +158,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const encoder = new SinkEncoder(spec.outputSchema, schemaId);
 
   // 4. Topics and the run record.
+  // A dataset version keeps its history: records carry the source's (old) timestamps, which
+  // time-based retention would delete at once. Kept forever unless the operator says otherwise.
+  const keep = { 'retention.ms': '-1' };
   if (!plan.sinkExists) {
-    await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions });
+    await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions, configs: keep });
     log.info({ topic: spec.sinkTopic, partitions: plan.sinkPartitions }, 'created the sink topic');
   }
   if (!(await admin.topicExists(spec.dlqTopic))) {
-    await admin.createTopic({ topic: spec.dlqTopic, partitions: plan.sourcePartitions });
+    await admin.createTopic({ topic: spec.dlqTopic, partitions: plan.sourcePartitions, configs: keep });
   }
   const dlqPartitions = await admin.partitionCount(spec.dlqTopic);
   const sinkPartitions = await admin.partitionCount(spec.sinkTopic);
@@ -204,13 +208,23 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     log.info({ positions: committed }, 'resuming from the last committed transaction');
   }
 
-  const throttle = options.throttle ?? (spec.rate && (spec.rate.recordsPerSec || spec.rate.bytesPerSec) ? new LocalThrottle(spec.rate.recordsPerSec, spec.rate.bytesPerSec, spec.rate.burstMs) : unlimited);
+  let workerCount = 1;
+  const throttle: Throttle = options.throttle ?? new RedisThrottle({
+    redis: options.redis,
+    runId,
+    recordsPerSec: spec.rate?.recordsPerSec ?? null,
+    bytesPerSec: spec.rate?.bytesPerSec ?? null,
+    burstMs: spec.rate?.burstMs ?? 1_000,
+    workers: () => workerCount,
+    logger: log,
+  });
   let throttledMs = 0;
   let failure: unknown = null;
   const assigned = new Set<number>();
   const done = (st: PartitionState): boolean => st.position >= st.end;
 
-  const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true });
+  // A short session: a worker that died is noticed in seconds and its partitions move on.
+  const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000 });
   const stopController = new AbortController();
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -254,15 +268,20 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     }
     const records = batch.records.filter((r) => BigInt(r.offset) >= st.position && BigInt(r.offset) < st.end);
     let i = 0;
-    let chunkStart = performance.now();
+    let chunkStart = 0;
     while (i < records.length) {
       if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
-      const chunk = records.slice(i, i + spec.transaction.maxRecords);
+      // Under a rate limit a transaction holds about maxMs of work, so commits stay frequent.
+      const limit = throttle.currentLimit();
+      const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
+      const chunk = records.slice(i, i + size);
       const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
       throttledMs += await throttle.acquire(chunk.length, bytes, stopController.signal);
       if (stopController.signal.aborted) return;
       await decoder.prepare(chunk.map((r) => r.value));
       registryWaiting = false;
+      // The transaction's time bound counts processing, not the wait for capacity or schemas.
+      chunkStart = performance.now();
       const sink: OutRecord[] = [];
       const dlq: OutRecord[] = [];
       let taken = 0;
@@ -316,7 +335,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       st.written += sink.length;
       st.dlq += dlq.length;
       await ctx.heartbeat();
-      chunkStart = performance.now();
       checkDlqRatio();
     }
     if (records.length === 0) {
@@ -385,6 +403,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   const persist = async (snap: ReplaySnapshot): Promise<void> => {
     await store.heartbeat(runId, { workerId, host: hostname(), pid: process.pid, partitions: [...assigned].sort((a, b) => a - b), at: new Date().toISOString() });
+    const recent = Date.now() - 10_000;
+    workerCount = Math.max(1, (await store.workers(runId)).filter((w) => Date.parse(w.at) >= recent).length);
     for (const p of snap.partitions) {
       if (!assigned.has(p.partition) && !p.done) continue;
       const { records: _records, ...progress } = p;

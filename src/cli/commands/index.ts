@@ -4,6 +4,7 @@ import { planCommand } from './plan.js';
 import { replayCommand } from './replay.js';
 import { stackCommand } from './stack.js';
 import { statusCommand } from './status.js';
+import { throttleCommand } from './throttle.js';
 
 /** Every command, in the order `reprocess --help` lists them. */
-export const commands: Command[] = [planCommand, replayCommand, statusCommand, stackCommand, doctorCommand];
+export const commands: Command[] = [planCommand, replayCommand, statusCommand, throttleCommand, stackCommand, doctorCommand];
