@@ -244,6 +244,22 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
         })),
       };
     },
+    async groupLag(groupId) {
+      const committed = await g(() => admin.fetchOffsets({ groupId }));
+      let lag = 0;
+      const topics: string[] = [];
+      for (const t of committed) {
+        if (!t.partitions.some((p) => p.offset !== '-1')) continue;
+        topics.push(t.topic);
+        const high = new Map((await g(() => admin.fetchTopicOffsets(t.topic))).map((o) => [o.partition, BigInt(o.high)]));
+        for (const p of t.partitions) {
+          const end = high.get(p.partition) ?? 0n;
+          const at = p.offset === '-1' ? 0n : BigInt(p.offset);
+          if (end > at) lag += Number(end - at);
+        }
+      }
+      return { lag, topics };
+    },
     deleteGroups: async (groupIds) => {
       await g(() => admin.deleteGroups(groupIds));
     },

@@ -52,6 +52,8 @@ export interface KafkaAdmin {
   /** Sets a group's committed offsets; the group must have no active members. */
   setCommittedOffsets(groupId: string, topic: string, offsets: PartitionOffset[]): Promise<void>;
   describeGroup(groupId: string): Promise<GroupDescription>;
+  /** Records a consumer group has yet to read, summed over every topic it has committed offsets on. */
+  groupLag(groupId: string): Promise<{ lag: number; topics: string[] }>;
   deleteGroups(groupIds: string[]): Promise<void>;
 }
 

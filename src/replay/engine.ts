@@ -11,6 +11,7 @@ import { SinkEncoder, SourceDecoder } from './codec.js';
 import { dlqRecord, type FailureStage } from './dlq.js';
 import { loadTransform, loadUpcasters, type Transform } from './modules.js';
 import { planReplay, type ReplayPlan } from './plan.js';
+import { startAdaptive } from './adaptive.js';
 import { RedisThrottle } from './redis-throttle.js';
 import type { Throttle } from './throttle.js';
 
@@ -414,6 +415,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   let finished = false;
   const allDone = (): boolean => [...states.values()].every(done);
+  const stopAdaptive = spec.rate?.adaptive
+    ? startAdaptive({ redis: options.redis, admin, runId, workerId, groups: spec.rate.adaptive.groups, maxLag: spec.rate.adaptive.maxLag, logger: log })
+    : () => undefined;
   try {
     await consumer.subscribe([spec.source.topic]);
     const runPromise = consumer.run({
@@ -486,6 +490,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   } catch (err) {
     failure ??= err;
   } finally {
+    stopAdaptive();
     signal.removeEventListener('abort', stop);
     await consumer.close().catch(() => undefined);
     await Promise.all([...states.values()].map((st) => st.chain));

@@ -140,10 +140,25 @@ export async function setRunRate(redis: Redis, runId: string, rate: { recordsPer
   if (Object.keys(fields).length) await redis.hset(keys.bucket(runId), fields);
 }
 
-export async function readRunRate(redis: Redis, runId: string): Promise<{ recordsPerSec: number | null; bytesPerSec: number | null; factor: number } | null> {
+export interface RunRate {
+  /** Configured limits (null: none). */
+  recordsPerSec: number | null;
+  bytesPerSec: number | null;
+  /** Adaptive back-off multiplier in (0, 1]; the effective limit is the configured one times this. */
+  factor: number;
+  /** Production consumer lag the adaptive controller last saw, if it runs. */
+  productionLag: number | null;
+}
+
+export async function readRunRate(redis: Redis, runId: string): Promise<RunRate | null> {
   const h = await redis.hgetall(keys.bucket(runId));
   if (!h.rate_records && !h.rate_bytes) return null;
   const r = Number(h.rate_records ?? 0);
   const b = Number(h.rate_bytes ?? 0);
-  return { recordsPerSec: r > 0 ? r : null, bytesPerSec: b > 0 ? b : null, factor: Number(h.factor ?? 1) };
+  return {
+    recordsPerSec: r > 0 ? r : null,
+    bytesPerSec: b > 0 ? b : null,
+    factor: Number(h.factor ?? 1),
+    productionLag: h.production_lag !== undefined ? Number(h.production_lag) : null,
+  };
 }

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeWireHeader } from '../../src/core/index.js';
 import { cli } from '../support/cli.js';
 import { readAll } from '../support/consume.js';
-import { testKafka, unique } from '../support/env.js';
+import { consumerGroupFor } from '../../src/replay/engine.js';
+import { testKafka, unique, waitFor } from '../support/env.js';
 import { createSource, makeEvents, OUT, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
 import { sleep, startWorker } from '../support/workers.js';
 
@@ -38,18 +39,29 @@ describe('exactly-once under failure', () => {
     for (const j of jobs) j.cleanup();
   });
 
-  it('a replay killed with SIGKILL at random points, then resumed, writes each record exactly once, in order', async () => {
+  it('a replay killed with SIGKILL at random points, then resumed, writes each record exactly once, in order', { timeout: 240_000 }, async () => {
     const source = await createSource(kafka.client, makeEvents(1500), { partitions: 3 });
     const job = writeJob(source, { extra: 'rate:\n  records: 150\n  burst: 200ms\ntransaction:\n  maxRecords: 40\n  maxMs: 300ms\n' });
     jobs.push(job);
     const runId = unique('kill');
-    for (let kill = 0; kill < 3; kill++) {
+    const admin = await kafka.client.admin();
+    const committed = async (): Promise<number> =>
+      (await admin.committedOffsets(consumerGroupFor(runId), source.topic)).reduce((s, c) => s + Number(c.offset ?? 0), 0);
+    let last = 0;
+    for (let kill = 0; kill < 4; kill++) {
       const w = startWorker(job.spec, runId);
-      // Kill somewhere after the group join (a few seconds in), mid-transaction more often than not.
-      await sleep(4_000 + Math.floor(Math.random() * 3_000));
+      // Kill once this worker has committed a random amount more (transactions of 40 records
+      // commit several times a second, so the kill lands mid-transaction more often than not).
+      const target = last + 60 + Math.floor(Math.random() * 200);
+      last = await waitFor('progress before the kill', async () => {
+        const c = await committed();
+        return c >= target ? c : undefined;
+      }, 60_000);
+      await sleep(Math.floor(Math.random() * 300));
       w.child.kill('SIGKILL');
       expect(await w.exited).toBe(null);
     }
+    expect(last).toBeLessThan(1500);
     const done = await cli(['replay', job.spec, '--run-id', runId, '--json', '--rate', '100000']);
     expect(done.code, done.stderr).toBe(0);
     expect((JSON.parse(done.stdout) as { resumed: boolean }).resumed).toBe(true);

@@ -1,5 +1,6 @@
 import { ReprocessError } from '../../errors.js';
 import { consumerGroupFor } from '../../replay/engine.js';
+import { readRunRate } from '../../replay/redis-throttle.js';
 import { RunStore } from '../../runs/store.js';
 import { EXIT, table, type Command } from '../command.js';
 import { formatCount } from '../progress.js';
@@ -41,15 +42,20 @@ export const statusCommand: Command = {
       } catch {
         // Kafka unreachable: show what Redis has.
       }
+      const rate = await readRunRate(await services.redis(), runId);
       const total = partitions.reduce((s, p) => s + Number(BigInt(p.end) - BigInt(p.start)), 0);
       const doneN = partitions.reduce((s, p) => s + Number(BigInt(p.position) - BigInt(p.start)), 0);
       if (values.json) {
-        io.stdout(JSON.stringify({ ...run, progress: { done: doneN, total }, partitions, workers }, null, 2) + '\n');
+        const effective = rate?.recordsPerSec ? rate.recordsPerSec * rate.factor : null;
+        io.stdout(JSON.stringify({ ...run, progress: { done: doneN, total }, rate: rate ? { ...rate, effectiveRecordsPerSec: effective } : null, partitions, workers }, null, 2) + '\n');
         return EXIT.OK;
       }
       io.stdout(`run ${run.runId}: ${run.state}${run.error ? ` — ${run.error}` : ''}\n`);
       io.stdout(`${run.sourceTopic} → ${run.sinkTopic} (DLQ ${run.dlqTopic}), started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}\n`);
-      io.stdout(`progress ${formatCount(doneN)}/${formatCount(total)} records (${total ? ((doneN / total) * 100).toFixed(1) : '100.0'}%)\n\n`);
+      io.stdout(`progress ${formatCount(doneN)}/${formatCount(total)} records (${total ? ((doneN / total) * 100).toFixed(1) : '100.0'}%)\n`);
+      const limit = rate?.recordsPerSec ? `${formatCount(rate.recordsPerSec * rate.factor)} records/s` : 'unlimited';
+      const adaptive = rate && rate.productionLag !== null ? ` (adaptive: ${Math.round(rate.factor * 100)}% of ${formatCount(rate.recordsPerSec ?? 0)}/s, production lag ${formatCount(rate.productionLag)})` : '';
+      io.stdout(`rate limit ${limit}${adaptive}\n\n`);
       io.stdout(table(['PARTITION', 'START', 'END', 'POSITION', 'READ', 'WRITTEN', 'DLQ', 'STATE'], partitions.map((p) => [String(p.partition), p.start, p.end, p.position, formatCount(p.read), formatCount(p.written), formatCount(p.dlq), p.done ? 'done' : 'pending'])));
       if (workers.length) {
         io.stdout('\n' + table(['WORKER', 'HOST', 'PID', 'PARTITIONS', 'LAST SEEN'], workers.map((w) => [w.workerId, w.host, String(w.pid), w.partitions.join(',') || '-', w.at])));
