@@ -17,7 +17,8 @@ export interface Services {
 export function openServices(env: Record<string, string | undefined>, logger: Logger): Services {
   const endpoints = loadEndpoints(env);
   const kafka = createKafkaClient(endpoints, logger, { connectRetries: 3 });
-  const registry = new RegistryClient({ endpoint: endpoints.registry });
+  // Few quick retries per call; long outages are waited out by the callers that can (the replay).
+  const registry = new RegistryClient({ endpoint: endpoints.registry, retries: 3 });
   let redis: Promise<Redis> | undefined;
   return {
     endpoints,

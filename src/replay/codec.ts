@@ -19,6 +19,8 @@ export interface SourceDecoderOptions {
   upcast: UpcastFn;
   /** Called while the registry is down and a lookup waits to be retried. */
   onRegistryWait?: (err: ReprocessError, attempt: number) => void;
+  /** Called when a schema id is first met and fetched from the registry. */
+  onSchemaFetch?: (schemaId: number) => void;
   signal?: AbortSignal;
 }
 
@@ -44,7 +46,10 @@ export class SourceDecoder {
         if (!this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
       }
     }
-    for (const id of ids) await this.load(id);
+    for (const id of ids) {
+      this.options.onSchemaFetch?.(id);
+      await this.load(id);
+    }
   }
 
   private async load(id: number): Promise<void> {

@@ -30,6 +30,11 @@ export interface ReplayOptions {
   /** The dataset's live version, when known; it is never written. */
   liveVersion?: number | null;
   progressIntervalMs?: number;
+  /**
+   * exactly-once (default): output and offsets commit in one transaction per chunk.
+   * at-least-once: plain idempotent sends, then an offset commit; a crash can repeat a chunk.
+   */
+  delivery?: 'exactly-once' | 'at-least-once';
 }
 
 export interface PartitionSnapshot extends PartitionProgress {
@@ -150,6 +155,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     versionField: spec.source.versionField,
     upcast,
     signal,
+    onSchemaFetch: (id) => log.debug({ schemaId: id }, 'fetching a writer schema from the registry'),
     onRegistryWait: (err, attempt) => {
       registryWaiting = true;
       log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
@@ -230,13 +236,22 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
 
+  const exactlyOnce = (options.delivery ?? 'exactly-once') === 'exactly-once';
+  let shared: Promise<Producer> | undefined;
   const producerFor = async (st: PartitionState): Promise<Producer> => {
+    if (!exactlyOnce) return (shared ??= kafka.producer({ idempotent: true }));
     st.producer ??= await kafka.producer({ transactionalId: transactionalIdFor(runId, st.range.partition), transactionTimeoutMs: 60_000 });
     return st.producer;
   };
 
   const commit = async (st: PartitionState, sink: OutRecord[], dlq: OutRecord[], next: bigint): Promise<void> => {
     const producer = await producerFor(st);
+    if (!exactlyOnce) {
+      await Promise.all([producer.send(spec.sinkTopic, sink), producer.send(spec.dlqTopic, dlq)]);
+      await consumer.commitOffsets(spec.source.topic, [{ partition: st.range.partition, offset: next.toString() }]);
+      st.position = next;
+      return;
+    }
     const tx = await producer.transaction();
     try {
       await tx.send(spec.sinkTopic, sink);
@@ -495,6 +510,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await consumer.close().catch(() => undefined);
     await Promise.all([...states.values()].map((st) => st.chain));
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
+    if (shared) await shared.then((p) => p.close()).catch(() => undefined);
     await throttle.close().catch(() => undefined);
     const snap = await snapshot().catch(() => null);
     if (snap) {

@@ -30,6 +30,7 @@ export const replayCommand: Command = {
     ...WINDOW_OPTIONS,
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
+    'at-least-once': { type: 'boolean', description: 'Skip transactions: faster, but a crash can write a chunk twice. Readers need not use read_committed.', defaultText: 'exactly-once' },
   },
   examples: [
     'reprocess replay examples/user_engagement/job.yaml',
@@ -53,6 +54,7 @@ export const replayCommand: Command = {
       const summary = await runReplay({
         spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal,
         onProgress: (s) => display.update(s),
+        delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
       });
       if (values.json) {
         io.stdout(JSON.stringify(summary, null, 2) + '\n');
