@@ -195,25 +195,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await store.setState(runId, 'running');
   }
 
-  // 5. Start positions: a new run's group starts at the window; a resumed one at its commits.
+  // 5. Start positions: a resumed run continues from its committed offsets; where nothing is
+  // committed yet, the first batch of a partition seeks to the window's start (no offsets are
+  // committed outside the transactions, so concurrent workers can never move a partition back).
   const committed = await admin.committedOffsets(groupId, spec.source.topic);
   const resumed = committed.some((c) => c.offset !== null);
-  if (!resumed) {
-    const marks = await admin.watermarks(spec.source.topic);
-    const starts = marks.map((m) => ({ partition: m.partition, offset: states.get(m.partition)?.range.start ?? m.high }));
-    try {
-      await admin.setCommittedOffsets(groupId, spec.source.topic, starts);
-    } catch (err) {
-      // Another worker of this run joined first and already set them.
-      log.debug({ err: errorMessage(err) }, 'start offsets already set by another worker');
-    }
-  } else {
-    for (const c of committed) {
-      const st = states.get(c.partition);
-      if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = BigInt(c.offset);
-    }
-    log.info({ positions: committed }, 'resuming from the last committed transaction');
+  for (const c of committed) {
+    const st = states.get(c.partition);
+    if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = BigInt(c.offset);
   }
+  if (resumed) log.info({ positions: committed.filter((c) => c.offset !== null) }, 'resuming from the last committed transaction');
 
   let workerCount = 1;
   const throttle: Throttle = options.throttle ?? new RedisThrottle({
@@ -280,6 +271,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     const st = states.get(batch.partition);
     if (!st || done(st)) {
       consumer.pause(spec.source.topic, [batch.partition]);
+      return;
+    }
+    const lastOffset = batch.records[batch.records.length - 1]?.offset;
+    if (lastOffset !== undefined && BigInt(lastOffset) < st.position) {
+      // Fetched from before the window (a partition with no commit yet starts at the log start).
+      consumer.seek(spec.source.topic, batch.partition, st.position.toString());
       return;
     }
     const records = batch.records.filter((r) => BigInt(r.offset) >= st.position && BigInt(r.offset) < st.end);

@@ -117,7 +117,7 @@ describe('replay', () => {
   });
 
   it('replays by offsets, finishes empty partitions at once, and ignores records appended during the run', async () => {
-    const events = makeEvents(120);
+    const events = makeEvents(400);
     const source = await createSource(kafka.client, events, { partitions: 4 });
     const admin = await kafka.client.admin();
     const marks = await admin.watermarks(source.topic);
@@ -140,6 +140,8 @@ describe('replay', () => {
 
     const r = await replay;
     expect(r.code, r.stderr).toBe(0);
+    // The appends landed while the run was going (it takes seconds at 60 records/s).
+    expect((JSON.parse(r.stdout) as { durationMs: number }).durationMs).toBeGreaterThan(1_000);
     const summary = JSON.parse(r.stdout) as { read: number; dlq: number; partitions: { partition: number }[] };
     expect(summary.read).toBe(expectedCount);
     expect(summary.partitions.map((x) => x.partition)).toEqual([0, 1]);

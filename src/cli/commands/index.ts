@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { planCommand } from './plan.js';
 import { replayCommand } from './replay.js';
@@ -7,4 +8,4 @@ import { statusCommand } from './status.js';
 import { throttleCommand } from './throttle.js';
 
 /** Every command, in the order `reprocess --help` lists them. */
-export const commands: Command[] = [planCommand, replayCommand, statusCommand, throttleCommand, stackCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, planCommand, replayCommand, statusCommand, throttleCommand, stackCommand, doctorCommand];

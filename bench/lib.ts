@@ -1,0 +1,297 @@
+/**
+ * Small measuring helpers shared by the benchmark phases: CPU and peak-RSS readings for this
+ * process and for children, broker CPU, machine facts, and a KafkaClient wrapper that timestamps
+ * the first and last consumed batch (so start-up can be told apart from steady throughput).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
+import { createRequire } from 'node:module';
+import type { BatchContext, ConsumedBatch, Consumer, ConsumerHandlers, KafkaClient } from '../dist/kafka/index.js';
+
+export const MB = 1_000_000;
+export const MiB = 1024 * 1024;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+export function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** "100000", "100_000", "100k", "1M" → a positive integer. */
+export function parseCount(text: string, flag: string): number {
+  const m = /^([0-9][0-9_]*(?:\.[0-9]+)?)([kKmM]?)$/.exec(text.trim());
+  const unit = m?.[2]?.toLowerCase() === 'k' ? 1e3 : m?.[2]?.toLowerCase() === 'm' ? 1e6 : 1;
+  const n = m?.[1] ? Math.round(Number(m[1].replaceAll('_', '')) * unit) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} wants a positive integer (e.g. 100000, 100k, 1M), got "${text}"`);
+  return n;
+}
+
+// ───────────────────────── this process ─────────────────────────
+
+/**
+ * Peak RSS of this process since the last reset. Writing 5 to /proc/self/clear_refs resets the
+ * kernel's high-water mark (VmHWM), so each in-process phase gets its own peak.
+ */
+export class PeakRss {
+  readonly exact: boolean;
+  private sampled = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor() {
+    let ok = false;
+    try {
+      writeFileSync('/proc/self/clear_refs', '5');
+      ok = readStatusKb('VmHWM') !== null;
+    } catch {
+      ok = false;
+    }
+    this.exact = ok;
+  }
+
+  reset(): void {
+    if (this.exact) writeFileSync('/proc/self/clear_refs', '5');
+    this.sampled = process.memoryUsage.rss();
+    clearInterval(this.timer);
+    // Fallback where clear_refs is not allowed: sample every 50 ms.
+    if (!this.exact) this.timer = setInterval(() => (this.sampled = Math.max(this.sampled, process.memoryUsage.rss())), 50).unref();
+  }
+
+  /** Bytes. */
+  read(): number {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.exact) return (readStatusKb('VmHWM') ?? 0) * 1024;
+    return Math.max(this.sampled, process.memoryUsage.rss());
+  }
+}
+
+function readStatusKb(field: string, pid: number | 'self' = 'self'): number | null {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
+  return m?.[1] ? Number(m[1]) : null;
+}
+
+/** CPU seconds (user + system) this process used since `from`. */
+export function cpuSince(from: NodeJS.CpuUsage): { cpuSeconds: number; userSeconds: number; systemSeconds: number } {
+  const d = process.cpuUsage(from);
+  return { cpuSeconds: (d.user + d.system) / 1e6, userSeconds: d.user / 1e6, systemSeconds: d.system / 1e6 };
+}
+
+export function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+// ───────────────────────── other processes ─────────────────────────
+
+let clkTck: number | undefined;
+function ticksPerSecond(): number {
+  if (clkTck === undefined) {
+    try {
+      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+/** utime + stime of a running process, in seconds; null when it cannot be read. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
+
+/** What `/usr/bin/time -f '%e %U %S %M'` wrote for a child: wall, user, system seconds and peak RSS (kB). */
+export function readGnuTime(file: string): { wallSeconds: number; cpuSeconds: number; peakRssBytes: number } {
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  const last = lines[lines.length - 1] ?? '';
+  const [e, u, s, m] = last.trim().split(/\s+/).map(Number);
+  if ([e, u, s, m].some((v) => v === undefined || !Number.isFinite(v))) throw new Error(`unexpected /usr/bin/time output in ${file}: ${lines.join(' | ')}`);
+  return { wallSeconds: e ?? 0, cpuSeconds: (u ?? 0) + (s ?? 0), peakRssBytes: (m ?? 0) * 1024 };
+}
+
+/** True while a vitest run is in progress on this machine (other engineers' suites load the broker). */
+export function vitestRunning(): boolean {
+  const r = spawnSync('pgrep', ['-f', 'vitest'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim().length > 0;
+}
+
+export function loadAverage(): number[] {
+  return loadavg().map((n) => round(n, 2));
+}
+
+// ───────────────────────── the machine ─────────────────────────
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  kernel: string;
+  node: string;
+  kafka: string;
+  registry: string;
+  kafkajs: string;
+  avsc: string;
+  kcat: string;
+  librdkafka: string;
+}
+
+export function machineInfo(stack: { kafka: string; registry: string }): MachineInfo {
+  const require = createRequire(import.meta.url);
+  const version = (pkg: string): string => {
+    try {
+      return (require(`${pkg}/package.json`) as { version: string }).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  let pretty = osType();
+  try {
+    pretty = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? pretty;
+  } catch {
+    // not Linux, or no os-release
+  }
+  let kcat = 'not installed';
+  let librdkafka = 'unknown';
+  const v = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
+  const text = `${v.stdout ?? ''}${v.stderr ?? ''}`;
+  const m = /Version ([^\s]+).*librdkafka ([^\s]+)/.exec(text);
+  if (m) {
+    kcat = m[1] ?? kcat;
+    librdkafka = m[2] ?? librdkafka;
+  }
+  return {
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryBytes: totalmem(),
+    os: pretty,
+    kernel: release(),
+    node: process.version,
+    kafka: stack.kafka,
+    registry: stack.registry,
+    kafkajs: version('kafkajs'),
+    avsc: version('avsc'),
+    kcat,
+    librdkafka,
+  };
+}
+
+// ───────────────────────── batch timing ─────────────────────────
+
+/** First batch seen and last batch finished, in performance.now() ms. */
+export interface BatchTimes {
+  firstBatchAt: number | null;
+  lastBatchDoneAt: number | null;
+  records: number;
+  /** The same two moments in µs of process.hrtime, the clock V8's CPU profiles are stamped with. */
+  firstBatchHrUs?: number | null;
+  lastBatchHrUs?: number | null;
+}
+
+export function newTimes(): BatchTimes {
+  return { firstBatchAt: null, lastBatchDoneAt: null, records: 0, firstBatchHrUs: null, lastBatchHrUs: null };
+}
+
+const hrUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * The product's KafkaClient with consumers whose onBatch is timed. Only timestamps are taken, so
+ * what the replay does is unchanged; it lets the report separate start-up (planning, topic
+ * creation, the group join) from the records' steady flow.
+ */
+export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
+  return {
+    admin: () => inner.admin(),
+    producer: (o) => inner.producer(o),
+    async consumer(opts) {
+      const c = await inner.consumer(opts);
+      const wrapped: Consumer = {
+        subscribe: (topics) => c.subscribe(topics),
+        run: (handlers: ConsumerHandlers) =>
+          c.run({
+            ...handlers,
+            onBatch: async (batch: ConsumedBatch, ctx: BatchContext) => {
+              times.firstBatchAt ??= performance.now();
+              times.firstBatchHrUs ??= hrUs();
+              try {
+                await handlers.onBatch(batch, ctx);
+              } finally {
+                times.lastBatchDoneAt = performance.now();
+                times.lastBatchHrUs = hrUs();
+                times.records += batch.records.length;
+              }
+            },
+          }),
+        pause: (t, p) => c.pause(t, p),
+        resume: (t, p) => c.resume(t, p),
+        seek: (t, p, o) => c.seek(t, p, o),
+        commitOffsets: (t, o) => c.commitOffsets(t, o),
+        close: () => c.close(),
+      };
+      return wrapped;
+    },
+    close: () => inner.close(),
+  };
+}
+
+// ───────────────────────── a measured phase ─────────────────────────
+
+export interface PhaseFigures {
+  records: number;
+  bytes: number;
+  wallSeconds: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  cpuSeconds: number;
+  cpuMicrosPerRecord: number;
+  peakRssMiB: number;
+  /** Kafka broker process CPU during the phase (includes anyone else's load on it). */
+  brokerCpuSeconds: number | null;
+  /** Time until the first batch arrived (planning, topic creation, group join), where known. */
+  startupSeconds?: number | null;
+  /** Records over first-batch → last-batch-done, where known. */
+  steadyRecordsPerSec?: number | null;
+}
+
+export function figures(input: {
+  records: number;
+  bytes: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+  brokerCpuSeconds: number | null;
+  startedAt?: number;
+  times?: BatchTimes;
+}): PhaseFigures {
+  const f: PhaseFigures = {
+    records: input.records,
+    bytes: input.bytes,
+    wallSeconds: round(input.wallSeconds, 3),
+    recordsPerSec: Math.round(input.records / input.wallSeconds),
+    mbPerSec: round(input.bytes / MB / input.wallSeconds, 2),
+    cpuSeconds: round(input.cpuSeconds, 2),
+    cpuMicrosPerRecord: round((input.cpuSeconds * 1e6) / input.records, 1),
+    peakRssMiB: round(input.peakRssBytes / MiB, 1),
+    brokerCpuSeconds: input.brokerCpuSeconds === null ? null : round(input.brokerCpuSeconds, 2),
+  };
+  if (input.times && input.startedAt !== undefined) {
+    const t = input.times;
+    f.startupSeconds = t.firstBatchAt === null ? null : round((t.firstBatchAt - input.startedAt) / 1000, 3);
+    f.steadyRecordsPerSec = t.firstBatchAt !== null && t.lastBatchDoneAt !== null && t.lastBatchDoneAt > t.firstBatchAt
+      ? Math.round(input.records / ((t.lastBatchDoneAt - t.firstBatchAt) / 1000))
+      : null;
+  }
+  return f;
+}

@@ -1,0 +1,74 @@
+/**
+ * Rate accuracy of the shared token bucket: W workers (each with its own Redis connection, as
+ * separate processes would have) ask RedisThrottle for records the way the replay does — chunks
+ * of min(transaction.maxRecords, rate·maxMs) — for a fixed time, and we count what was granted.
+ * The bucket starts full (burst_ms of tokens), so the whole-window rate includes one burst and
+ * is counted in whole chunks; the steady rate is measured between grants after the burst.
+ */
+import type { Redis } from 'ioredis';
+import { connectRedisChecked } from '../dist/redis/index.js';
+import { keys } from '../dist/redis/keys.js';
+import { RedisThrottle } from '../dist/replay/redis-throttle.js';
+import type { RedisEndpoint } from '../dist/config/endpoints.js';
+import { round } from './lib.ts';
+
+export interface RateFigures {
+  workers: number;
+  targetPerSec: number;
+  seconds: number;
+  granted: number;
+  achievedPerSec: number;
+  /** achieved / target over the whole window (includes the initial burst). */
+  ratio: number;
+  /** What a perfect bucket grants over the window: (target·seconds + burst) / seconds. */
+  idealWithBurstPerSec: number;
+  steadyPerSec: number;
+  /** Steady rate / target: records granted after the burst, between the first and last grant. */
+  steadyRatio: number;
+}
+
+export async function measureRate(o: { redis: RedisEndpoint; workers: number; targetPerSec: number; seconds: number; burstMs?: number; runId: string; chunk?: number; bytesPerRecord?: number }): Promise<RateFigures> {
+  const burstMs = o.burstMs ?? 1000;
+  const chunk = o.chunk ?? Math.min(5000, Math.ceil(o.targetPerSec)); // transaction.maxRecords 5000, maxMs 1000
+  const conns: Redis[] = [];
+  for (let i = 0; i < o.workers; i++) conns.push(await connectRedisChecked(o.redis));
+  const grants: { at: number; n: number }[] = [];
+  try {
+    await conns[0]?.del(keys.bucket(o.runId));
+    const stop = new AbortController();
+    const start = performance.now();
+    const deadline = start + o.seconds * 1000;
+    await Promise.all(conns.map(async (redis) => {
+      const throttle = new RedisThrottle({ redis, runId: o.runId, recordsPerSec: o.targetPerSec, bytesPerSec: null, burstMs, workers: () => o.workers });
+      while (performance.now() < deadline) {
+        await throttle.acquire(chunk, chunk * (o.bytesPerRecord ?? 110), stop.signal);
+        const at = performance.now();
+        if (at <= deadline) grants.push({ at, n: chunk });
+      }
+      await throttle.close();
+    }));
+    const total = grants.reduce((s, g) => s + g.n, 0);
+    const achieved = total / o.seconds;
+    // Steady rate between grants, after the burst: the records granted after the first such grant,
+    // over the time to the last one (counting whole chunks against a fixed window would be off
+    // by up to a chunk per worker).
+    const after = grants.filter((g) => g.at > start + burstMs).sort((a, b) => a.at - b.at);
+    const first = after[0];
+    const last = after[after.length - 1];
+    const steadyRate = first && last && last.at > first.at ? after.slice(1).reduce((s, g) => s + g.n, 0) / ((last.at - first.at) / 1000) : NaN;
+    return {
+      workers: o.workers,
+      targetPerSec: o.targetPerSec,
+      seconds: o.seconds,
+      granted: total,
+      achievedPerSec: Math.round(achieved),
+      ratio: round(achieved / o.targetPerSec, 3),
+      idealWithBurstPerSec: Math.round((o.targetPerSec * o.seconds + (o.targetPerSec * burstMs) / 1000) / o.seconds),
+      steadyPerSec: Math.round(steadyRate),
+      steadyRatio: round(steadyRate / o.targetPerSec, 3),
+    };
+  } finally {
+    await conns[0]?.del(keys.bucket(o.runId)).catch(() => undefined);
+    await Promise.all(conns.map((c) => c.quit().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The results file's shape and its rendering into BENCHMARKS.md. Each kind of measurement owns a
+ * block between marker comments; a run rewrites only the blocks it measured, so a memory-only
+ * run does not wipe the throughput table and nothing outside the markers is touched.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { CpuProfileSummary } from './cpuprofile.ts';
+import type { MachineInfo, PhaseFigures } from './lib.ts';
+import type { RateFigures } from './rate.ts';
+import type { RawCopyResult } from './rawcopy.ts';
+import type { SourceTopic } from './source.ts';
+
+export interface ReplayFigures extends PhaseFigures {
+  delivery: 'exactly-once' | 'at-least-once';
+  runId: string;
+  sinkTopic: string;
+  written: number;
+  dlq: number;
+  filtered: number;
+  /** Records a read_committed kcat consumer counted in the sink afterwards. */
+  sinkRecords: number;
+}
+
+export interface NaiveFigures extends PhaseFigures {
+  written: number;
+  failed: number;
+  sinkRecords: number;
+}
+
+export interface MemoryPoint {
+  records: number;
+  sourceTopic: string;
+  wallSeconds: number;
+  recordsPerSec: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  /** RSS after 25/50/75/100% of the records (from the progress snapshots). */
+  rssAtProgressMiB: (number | null)[];
+  maxHeapUsedMiB: number;
+}
+
+export interface BenchResults {
+  schema: 1;
+  file: string;
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  options: { records: number; partitions: number; only: string[]; memoryMax: number; rateTarget: number; rateSeconds: number };
+  machine: MachineInfo;
+  load: { vitestRunningAtStart: boolean; vitestRunningAtEnd: boolean; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
+  source: SourceTopic | null;
+  results: {
+    rawCopy: RawCopyResult | null;
+    naive: NaiveFigures | null;
+    replayAtLeastOnce: ReplayFigures | null;
+    replayExactlyOnce: ReplayFigures | null;
+    aggregator: null;
+  };
+  rateAccuracy: { burstMs: number; chunkRecords: number; runs: RateFigures[] } | null;
+  memory: { points: MemoryPoint[]; growthRatio: number | null } | null;
+  cpuProfile: (CpuProfileSummary & { delivery: string; recordsPerSec: number }) | null;
+  ratios: {
+    eosVsRawCopy: number | null;
+    atLeastOnceVsRawCopy: number | null;
+    aggregatorVsReplay: number | null;
+    naiveVsRawCopy: number | null;
+    eosVsNaive: number | null;
+    atLeastOnceVsNaive: number | null;
+    eosVsAtLeastOnce: number | null;
+  };
+  notes: Record<string, string>;
+}
+
+const n = (v: number | null | undefined, digits = 0): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const x = (v: number | null): string => (v === null ? '–' : `${v.toFixed(3)}×`);
+
+function header(r: BenchResults): string[] {
+  const m = r.machine;
+  return [
+    `Measured ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} with \`${r.command}\` → [\`bench/results/${r.file}\`](bench/results/${r.file}).`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${n(m.memoryBytes / 2 ** 30, 1)} GiB RAM, ${m.os} (Linux ${m.kernel}). ` +
+      `Node ${m.node}, Kafka ${m.kafka} (one KRaft broker on this machine), ${m.registry}, kafkajs ${m.kafkajs}, avsc ${m.avsc}, kcat ${m.kcat} (librdkafka ${m.librdkafka}).`,
+    `Other load: vitest ${r.load.vitestRunningAtStart || r.load.vitestRunningAtEnd ? '**was running** (figures are disturbed)' : 'not running'}; load average ${r.load.loadAvgAtStart.join(' / ')} at start, ${r.load.loadAvgAtEnd.join(' / ')} at the end.`,
+  ];
+}
+
+export function renderMain(r: BenchResults): string {
+  const s = r.source;
+  const lines = header(r);
+  if (s) {
+    lines.push(`Source: ${n(s.records)} records (${n(s.avgRecordBytes, 1)} bytes key+value on average, ${n(s.bytes / 1e6, 1)} MB; ` +
+      `${Object.entries(s.byVersion).map(([v, c]) => `${n(c)} v${v}`).join(', ')}) in ${s.partitions} partitions.`);
+  }
+  lines.push('');
+  lines.push('| what | records/s | MB/s | wall s | start-up s | records/s after start-up | CPU s | CPU µs/record | peak RSS MiB | broker CPU s |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  const row = (name: string, f: PhaseFigures | null, note = ''): void => {
+    if (!f) return;
+    lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)} | ${n(f.brokerCpuSeconds, 2)} |`);
+  };
+  const res = r.results;
+  row('raw copy (kcat → kcat)', res.rawCopy);
+  row('naive kafkajs loop, at-least-once', res.naive);
+  row('replay, at-least-once', res.replayAtLeastOnce);
+  row('replay, exactly-once', res.replayExactlyOnce);
+  lines.push('| comparison aggregator | – | – | – | – | – | – | – | – | – |');
+  lines.push('');
+  lines.push('| ratio (records/s ÷ records/s) | value |');
+  lines.push('|---|--:|');
+  const ra = r.ratios;
+  lines.push(`| exactly-once replay ÷ raw copy (\`eosVsRawCopy\`) | ${x(ra.eosVsRawCopy)} |`);
+  lines.push(`| at-least-once replay ÷ raw copy (\`atLeastOnceVsRawCopy\`) | ${x(ra.atLeastOnceVsRawCopy)} |`);
+  lines.push(`| naive loop ÷ raw copy | ${x(ra.naiveVsRawCopy)} |`);
+  lines.push(`| exactly-once replay ÷ naive loop | ${x(ra.eosVsNaive)} |`);
+  lines.push(`| at-least-once replay ÷ naive loop | ${x(ra.atLeastOnceVsNaive)} |`);
+  lines.push(`| exactly-once ÷ at-least-once replay | ${x(ra.eosVsAtLeastOnce)} |`);
+  lines.push(`| aggregator ÷ replay (\`aggregatorVsReplay\`) | – (comparison aggregator not built yet) |`);
+  if (r.rateAccuracy) {
+    lines.push('');
+    lines.push(`Rate accuracy (one Redis token bucket, burst ${r.rateAccuracy.burstMs} ms, chunks of ${n(r.rateAccuracy.chunkRecords)} records):`);
+    lines.push('');
+    lines.push('| workers | target/s | seconds | achieved/s (whole window, incl. burst) | ideal with burst/s | steady/s (after burst) | steady ÷ target |');
+    lines.push('|--:|--:|--:|--:|--:|--:|--:|');
+    for (const q of r.rateAccuracy.runs) {
+      lines.push(`| ${q.workers} | ${n(q.targetPerSec)} | ${q.seconds} | ${n(q.achievedPerSec)} (${q.ratio.toFixed(3)}×) | ${n(q.idealWithBurstPerSec)} | ${n(q.steadyPerSec)} | ${q.steadyRatio.toFixed(3)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function renderMemory(r: BenchResults): string {
+  const mem = r.memory;
+  if (!mem) return '';
+  const lines = header(r);
+  lines.push('');
+  lines.push('| records | source topic | records/s | CPU s | peak RSS MiB | RSS at 25 / 50 / 75 / 100 % MiB | max heap used MiB |');
+  lines.push('|--:|---|--:|--:|--:|---|--:|');
+  for (const p of mem.points) {
+    lines.push(`| ${n(p.records)} | \`${p.sourceTopic}\` | ${n(p.recordsPerSec)} | ${n(p.cpuSeconds, 2)} | ${n(p.peakRssMiB, 0)} | ${p.rssAtProgressMiB.map((v) => n(v, 0)).join(' / ')} | ${n(p.maxHeapUsedMiB, 0)} |`);
+  }
+  if (mem.growthRatio !== null) lines.push('', `Peak RSS at the larger size ÷ at the smaller: ${mem.growthRatio.toFixed(3)}×.`);
+  return lines.join('\n');
+}
+
+export function renderCpu(r: BenchResults): string {
+  const c = r.cpuProfile;
+  if (!c) return '';
+  const lines = header(r);
+  lines.push('');
+  lines.push(`Exactly-once replay of ${n(c.records)} records under \`node --cpu-prof\` (${n(c.recordsPerSec)} records/s with the profiler on). ` +
+    `Analysed stretch: ${c.window === 'flow' ? 'first batch → last batch' : 'the whole process'} (${n(c.windowMs / 1000, 1)} s), ` +
+    `${n(c.cpuMs / 1000, 2)} s of sampled CPU = **${n(c.cpuMicrosPerRecord, 1)} µs per record** on the replay's thread.`);
+  lines.push('');
+  lines.push('| component (self time) | CPU ms | share |');
+  lines.push('|---|--:|--:|');
+  for (const k of c.components.slice(0, 10)) lines.push(`| ${k.component} | ${n(k.ms)} | ${n(k.share, 1)} % |`);
+  lines.push('');
+  lines.push('| function (self time) | where | CPU ms | share |');
+  lines.push('|---|---|--:|--:|');
+  for (const f of c.functions) lines.push(`| \`${f.fn}\` | ${f.where ? `\`${f.where}\`` : '–'} | ${n(f.ms)} | ${n(f.share, 1)} % |`);
+  return lines.join('\n');
+}
+
+/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->`; appends the block where missing. */
+export function replaceBlock(doc: string, name: string, content: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const block = `${start}\n${content.trim()}\n${end}`;
+  const i = doc.indexOf(start);
+  const j = doc.indexOf(end);
+  if (i >= 0 && j > i) return doc.slice(0, i) + block + doc.slice(j + end.length);
+  return `${doc.trimEnd()}\n\n${block}\n`;
+}
+
+export function updateBenchmarksMd(path: string, r: BenchResults, which: { main: boolean; memory: boolean; cpu: boolean }): void {
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+  if (which.main) doc = replaceBlock(doc, 'bench', renderMain(r));
+  if (which.memory) doc = replaceBlock(doc, 'bench-memory', renderMemory(r));
+  if (which.cpu) doc = replaceBlock(doc, 'bench-cpu', renderCpu(r));
+  writeFileSync(path, doc);
+}

@@ -1,0 +1,144 @@
+/**
+ * The benchmark's input: a fresh topic holding N demo events (Confluent wire-format Avro, v1 and
+ * v2 schemas mixed, keyed by user) and job specs that replay it with the example's transform,
+ * upcasters and output schema.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { DEMO_HISTORY, exampleDir, generateEvents, produceEvents, type GeneratedEvent } from '../dist/demo/index.js';
+import type { Endpoints } from '../dist/config/endpoints.js';
+import type { KafkaClient } from '../dist/kafka/index.js';
+import type { RegistryClient } from '../dist/registry/index.js';
+
+export interface SourceTopic {
+  topic: string;
+  partitions: number;
+  records: number;
+  /** Key + value bytes of every record, as stored. */
+  bytes: number;
+  avgRecordBytes: number;
+  byVersion: Record<number, number>;
+  produceSeconds: number;
+}
+
+/** The first `count` events of the demo history, spread evenly over its 91 days. */
+function* demoEvents(count: number): Generator<GeneratedEvent> {
+  const perDay = Math.ceil(count / DEMO_HISTORY.days);
+  let n = 0;
+  for (const e of generateEvents({ start: DEMO_HISTORY.start, days: DEMO_HISTORY.days, perDay, cutover: DEMO_HISTORY.cutover, seed: 42 })) {
+    if (n++ >= count) return;
+    yield e;
+  }
+}
+
+export async function createSource(o: { kafka: KafkaClient; registry: RegistryClient; endpoints: Endpoints; topic: string; partitions: number; records: number; onProgress?: (n: number) => void }): Promise<SourceTopic> {
+  const started = performance.now();
+  const produced = await produceEvents({
+    client: o.kafka,
+    registry: o.registry,
+    ...(o.endpoints.registry.auth ? { registryAuth: o.endpoints.registry.auth } : {}),
+    topic: o.topic,
+    partitions: o.partitions,
+    events: demoEvents(o.records),
+    batchSize: 2000,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const produceSeconds = (performance.now() - started) / 1000;
+  // Count what the broker holds rather than trusting the producer: the copy baseline and every
+  // replay are checked against these numbers.
+  const stored = await measureTopic(o.endpoints, o.topic);
+  if (stored.records !== produced.produced) throw new Error(`${o.topic} holds ${stored.records} records, ${produced.produced} were produced`);
+  return {
+    topic: o.topic,
+    partitions: produced.partitions,
+    records: stored.records,
+    bytes: stored.bytes,
+    avgRecordBytes: Math.round((stored.bytes / stored.records) * 10) / 10,
+    byVersion: produced.byVersion,
+    produceSeconds: Math.round(produceSeconds * 100) / 100,
+  };
+}
+
+// ───────────────────────── kcat ─────────────────────────
+
+/** kcat's connection arguments for the configured cluster; credentials go in a 0600 file, not argv. */
+export function kcatArgs(endpoints: Endpoints): string[] {
+  const k = endpoints.kafka;
+  const props: string[] = [];
+  if (k.sasl || k.ssl) {
+    props.push(`security.protocol=${k.sasl ? (k.ssl ? 'SASL_SSL' : 'SASL_PLAINTEXT') : 'SSL'}`);
+    if (k.sasl) props.push(`sasl.mechanisms=${k.sasl.mechanism.toUpperCase()}`, `sasl.username=${k.sasl.username}`, `sasl.password=${k.sasl.password}`);
+    if (k.ssl && process.env.KAFKA_SSL_CA_FILE) props.push(`ssl.ca.location=${process.env.KAFKA_SSL_CA_FILE}`);
+  }
+  const args = ['-b', k.brokers.join(',')];
+  if (props.length) {
+    const file = join(mkdtempSync(join(tmpdir(), 'bench-kcat-')), 'kcat.conf');
+    writeFileSync(file, props.join('\n') + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+    args.push('-F', file);
+  }
+  return args;
+}
+
+/** Records and key+value bytes of a (non-transactional) topic, read with kcat. */
+export function measureTopic(endpoints: Endpoints, topic: string): Promise<{ records: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', [...kcatArgs(endpoints), '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%K %S\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let records = 0;
+    let bytes = 0;
+    let rest = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        const [k, v] = line.split(' ').map(Number);
+        records++;
+        bytes += Math.max(0, k ?? 0) + Math.max(0, v ?? 0);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve({ records, bytes }) : reject(new Error(`kcat exited with ${String(code)}: ${err.trim()}`))));
+  });
+}
+
+// ───────────────────────── job specs ─────────────────────────
+
+/**
+ * examples/user_engagement/job.yaml with the bench's source topic, dataset and version, the demo
+ * history's window, no rate limit, and every path made absolute (the example's transform,
+ * upcasters, schemas). Written to a temp folder; returns the file's path.
+ */
+export function writeJob(o: { dir: string; sourceTopic: string; dataset: string; version: number; rate?: number | null }): string {
+  const example = exampleDir();
+  const job = parse(readFileSync(join(example, 'job.yaml'), 'utf8')) as Record<string, unknown>;
+  const abs = (p: unknown): string => join(example, String(p));
+  const source = job.source as Record<string, unknown>;
+  const upcast = job.upcast as Record<string, unknown>;
+  const output = job.output as Record<string, unknown>;
+  const validate = job.validate as Record<string, unknown> | undefined;
+  job.dataset = o.dataset;
+  job.version = o.version;
+  source.topic = o.sourceTopic;
+  source.from = new Date(DEMO_HISTORY.start).toISOString();
+  source.to = new Date(DEMO_HISTORY.start + DEMO_HISTORY.days * 86_400_000).toISOString();
+  if (typeof upcast.module === 'string') upcast.module = abs(upcast.module);
+  job.transform = abs(job.transform);
+  output.schema = abs(output.schema);
+  if (validate && typeof validate.expected === 'string') validate.expected = abs(validate.expected);
+  if (o.rate === undefined || o.rate === null) delete job.rate;
+  else job.rate = { records: o.rate };
+  // The bench writes throw-away versions; no promotion.
+  job.promote = 'manual';
+  const path = join(o.dir, `job-v${String(o.version)}.yaml`);
+  writeFileSync(path, `# Generated by bench/run.ts from examples/user_engagement/job.yaml\n${stringify(job)}`);
+  return path;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'reprocess-bench-'));
+}

@@ -1,0 +1,116 @@
+import { join } from 'node:path';
+import { DEFAULT_KAFKA_BROKERS, DEFAULT_REDIS_URL, DEFAULT_SCHEMA_REGISTRY_URL } from '../../config/endpoints.js';
+import { loadJobSpec } from '../../core/index.js';
+import { DEMO_HISTORY, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, produceEvents } from '../../demo/index.js';
+import { ReprocessError } from '../../errors.js';
+import { consumerGroupFor, runReplay } from '../../replay/engine.js';
+import { planReplay } from '../../replay/plan.js';
+import { keys } from '../../redis/keys.js';
+import { stackUp } from '../../stack/index.js';
+import { EXIT, table, type Command } from '../command.js';
+import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
+import { openServices } from '../services.js';
+
+const PER_DAY = 2_000;
+const POISON_EVERY = 200;
+const RUN_V2 = 'demo-user_engagement-v2';
+const RUN_V3 = 'demo-user_engagement-v3';
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'The whole workflow on the embedded stack, narrated: history, live v2, replay into v3.',
+  usage: 'reprocess demo [--force]',
+  description: [
+    'Starts the embedded stack if it is not running, writes ~90 days of raw `events` (schema v1 with',
+    'integer user ids before a cutover, v2 with UUIDs after, a few malformed records), builds the live',
+    'user_engagement_v2 with the old transform, then plans and replays the window into',
+    'user_engagement_v3 with the fixed one (examples/user_engagement). Safe to run again: the demo\'s',
+    'dataset topics are rebuilt from scratch and `events` is reused.',
+    'It refuses to run against endpoints other than the embedded stack unless --force is given,',
+    'because it deletes and rewrites the topics user_engagement_v2 and user_engagement_v3.',
+  ].join('\n'),
+  options: {
+    force: { type: 'boolean', description: 'Run against the endpoints in KAFKA_BROKERS etc. even though they are not the embedded stack.' },
+  },
+  examples: ['reprocess demo'],
+  maxPositionals: 0,
+  async run({ values, io, logger }) {
+    const say = (text: string): void => io.stdout(`${text}\n`);
+    const custom = (io.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS) !== DEFAULT_KAFKA_BROKERS ||
+      (io.env.SCHEMA_REGISTRY_URL ?? DEFAULT_SCHEMA_REGISTRY_URL) !== DEFAULT_SCHEMA_REGISTRY_URL ||
+      (io.env.REDIS_URL ?? DEFAULT_REDIS_URL) !== DEFAULT_REDIS_URL;
+    if (custom && values.force !== true) {
+      throw new ReprocessError('USAGE', 'the demo deletes and rewrites the topics user_engagement_v2 and user_engagement_v3, and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL point away from the embedded stack.', {
+        hint: 'Unset them to use the embedded stack, or pass --force if that cluster is a scratch one.',
+      });
+    }
+    const log = logger();
+    if (!custom) {
+      say('1. Starting the embedded stack (Kafka, schema registry, Redis)…');
+      await stackUp({ logger: log, signal: io.signal });
+    }
+    const services = openServices(io.env, log);
+    try {
+      const admin = await services.kafka.admin();
+      const redis = await services.redis();
+      const dir = exampleDir();
+
+      // Start clean: the demo's dataset versions and runs go; `events` stays if it is complete.
+      const expected = DEMO_HISTORY.days * PER_DAY;
+      const topics = new Set(await admin.listTopics());
+      const stale = ['user_engagement_v2', 'user_engagement_v2.dlq', 'user_engagement_v3', 'user_engagement_v3.dlq'].filter((t) => topics.has(t));
+      if (stale.length) await admin.deleteTopics(stale);
+      await admin.deleteGroups([consumerGroupFor(RUN_V2), consumerGroupFor(RUN_V3)]).catch(() => undefined);
+      await redis.del(
+        keys.sinkOwner('user_engagement_v2'), keys.sinkOwner('user_engagement_v3'),
+        ...[RUN_V2, RUN_V3].flatMap((r) => [keys.run(r), keys.runPartitions(r), keys.runWorkers(r), keys.bucket(r)]),
+      );
+      let have = 0;
+      if (topics.has(DEMO_SOURCE_TOPIC)) {
+        have = (await admin.watermarks(DEMO_SOURCE_TOPIC)).reduce((s, m) => s + Number(BigInt(m.high) - BigInt(m.low)), 0);
+        if (have !== expected) {
+          await admin.deleteTopics([DEMO_SOURCE_TOPIC]);
+          have = 0;
+        }
+      }
+      if (have === expected) {
+        say(`2. Reusing the raw \`${DEMO_SOURCE_TOPIC}\` topic (${formatCount(have)} events from a previous demo).`);
+      } else {
+        say(`2. Writing ${DEMO_HISTORY.days} days of raw history to \`${DEMO_SOURCE_TOPIC}\`: schema v1 (integer user_id) before ${new Date(DEMO_HISTORY.cutover).toISOString().slice(0, 10)}, v2 (UUID) after, skewed across countries, categories and segments, with a few malformed records…`);
+        const produced = await produceEvents({
+          client: services.kafka, registry: services.registry, topic: DEMO_SOURCE_TOPIC, signal: io.signal,
+          events: generateEvents({ start: DEMO_HISTORY.start, days: DEMO_HISTORY.days, perDay: PER_DAY, cutover: DEMO_HISTORY.cutover, poisonEvery: POISON_EVERY }),
+        });
+        say(`   ${formatCount(produced.produced)} events: ${formatCount(produced.byVersion[1] ?? 0)} of v1, ${formatCount(produced.byVersion[2] ?? 0)} of v2, ${produced.poison} malformed on purpose.`);
+      }
+
+      say('3. Building the live user_engagement_v2 with the current transform (it converts BRL revenue with a stale monthly FX rate: a real bug)…');
+      const v2 = await loadJobSpec(join(dir, 'job-v2.yaml'));
+      const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal });
+      if (r2.state !== 'completed') return 130;
+      say(`   wrote ${formatCount(r2.written)} records to user_engagement_v2 in ${formatDuration(r2.durationMs / 1000)}; ${r2.dlq} records that cannot be processed went to user_engagement_v2.dlq.`);
+
+      say('4. Planning the v3 backfill (window resolved to offsets per partition; nothing is written):');
+      const v3 = await loadJobSpec(join(dir, 'job.yaml'));
+      const plan = await planReplay(v3, services.kafka, { sampleBytes: true });
+      io.stdout(table(['PARTITION', 'START', 'END', 'RECORDS'], plan.ranges.map((r) => [String(r.partition), r.start, r.end, formatCount(r.records)])).trimEnd().replace(/^/gm, '   ') + '\n');
+      say(`   ${formatCount(plan.summary.records)} records, ~${formatCount(plan.summary.estimatedBytes / 1024)} KiB; at ${formatCount(v3.rate?.recordsPerSec ?? 0)} records/s about ${formatDuration(plan.summary.estimatedSeconds)}.`);
+
+      say('5. Replaying into user_engagement_v3 with the fixed transform, exactly once, throttled by the shared Redis token bucket:');
+      const display = new ProgressDisplay(io.stderr, io.isTTY, 2_000);
+      const r3 = await runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, onProgress: (s) => display.update(s) });
+      if (r3.state !== 'completed') return 130;
+      say(`   wrote ${formatCount(r3.written)} records to user_engagement_v3 in ${formatDuration(r3.durationMs / 1000)}; ${r3.dlq} to user_engagement_v3.dlq, each with headers saying where it came from and why.`);
+
+      say('');
+      say('Where to look next:');
+      say(`  reprocess status ${RUN_V3}                 partitions, workers, rate`);
+      say('  kcat -b 127.0.0.1:9092 -C -t user_engagement_v3.dlq -e -f \'%h\\n\'   why records were rejected');
+      say(`  ${join(dir, 'README.md')}   the example job, to copy for your own`);
+      say('  docker compose up -d prometheus grafana   dashboards (with Docker)');
+      return EXIT.OK;
+    } finally {
+      await services.close();
+    }
+  },
+};
