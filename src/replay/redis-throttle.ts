@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { keys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { Logger } from '../log.js';
+import { sleep } from '../util/sleep.js';
 import { LocalThrottle, type Throttle } from './throttle.js';
 
 export interface RedisThrottleOptions {
@@ -120,16 +121,6 @@ export class RedisThrottle implements Throttle {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
 }
 
 /** Changes a run's rate while it runs; every worker follows at its next reservation. */

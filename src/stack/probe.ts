@@ -74,12 +74,4 @@ export async function httpOk(url: string, timeoutMs = 2000): Promise<boolean> {
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}
+export { sleep } from '../util/sleep.js';
