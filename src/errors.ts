@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'REGISTRY_UNAVAILABLE'
   | 'REGISTRY_ERROR'
   | 'RUN_NOT_FOUND'
+  | 'CATALOG_CONFLICT'
+  | 'NOT_PROMOTABLE'
+  | 'DATASET_NOT_FOUND'
   | 'ABORTED'
   | 'INTERNAL';
 

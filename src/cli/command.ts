@@ -43,9 +43,10 @@ export interface Command {
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, GATE_FAILED: 3 } as const;
 
 /** Errors about what the user gave us exit 2; failures of the world exit 1. */
-const INPUT_ERRORS = new Set<ErrorCode>(['USAGE', 'SPEC_INVALID', 'CONFIG_INVALID', 'WINDOW_INVALID', 'SOURCE_MISSING', 'UNSAFE_SINK', 'SINK_OWNED', 'RUN_NOT_FOUND']);
+const INPUT_ERRORS = new Set<ErrorCode>(['USAGE', 'SPEC_INVALID', 'CONFIG_INVALID', 'WINDOW_INVALID', 'SOURCE_MISSING', 'UNSAFE_SINK', 'SINK_OWNED', 'RUN_NOT_FOUND', 'DATASET_NOT_FOUND']);
 
 export function exitCodeFor(err: unknown): number {
+  if (isReprocessError(err, 'NOT_PROMOTABLE')) return EXIT.GATE_FAILED;
   if (isReprocessError(err) && INPUT_ERRORS.has(err.code)) return EXIT.USAGE;
   return EXIT.ERROR;
 }

@@ -6,6 +6,7 @@ import { ReprocessError, errorClass, errorMessage } from '../errors.js';
 import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
+import { withVersion, type Catalog } from '../catalog/index.js';
 import { RunStore, type PartitionProgress } from '../runs/store.js';
 import { SinkEncoder, SourceDecoder } from './codec.js';
 import { dlqRecord, type FailureStage } from './dlq.js';
@@ -27,8 +28,8 @@ export interface ReplayOptions {
   throttle?: Throttle;
   /** Called about twice a second with the state of this worker's view of the run. */
   onProgress?: (snapshot: ReplaySnapshot) => void;
-  /** The dataset's live version, when known; it is never written. */
-  liveVersion?: number | null;
+  /** The dataset catalog: the live version is never written, and the run's version is recorded. */
+  catalog?: Catalog;
   progressIntervalMs?: number;
   /**
    * exactly-once (default): output and offsets commit in one transaction per chunk.
@@ -88,6 +89,8 @@ interface PartitionState {
   dlq: number;
   filtered: number;
   producer?: Producer;
+  /** This worker holds the partition's transactional id (set on the first batch after assignment). */
+  fenced: boolean;
   /** Serializes everything done for this partition (batches, marker commits). */
   chain: Promise<void>;
 }
@@ -126,7 +129,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       context: { runId },
     });
   }
-  const plan: ReplayPlan = await planReplay(spec, kafka, options.liveVersion === undefined ? {} : { liveVersion: options.liveVersion });
+  const dataset = options.catalog ? await options.catalog.get(spec.dataset) : null;
+  const known = dataset?.versions.find((v) => v.version === spec.version);
+  if (known?.state === 'retired') {
+    throw new ReprocessError('UNSAFE_SINK', `refusing to write to ${spec.sinkTopic}: v${spec.version} of ${spec.dataset} was live before and is what a rollback returns to.`, {
+      hint: `Write a new version instead (version: ${Math.max(...(dataset?.versions ?? []).map((v) => v.version), spec.version) + 1}).`,
+      context: { topic: spec.sinkTopic },
+    });
+  }
+  const plan: ReplayPlan = await planReplay(spec, kafka, { liveVersion: dataset?.live ?? null });
   const stored = existing ? await store.partitions(runId) : [];
   const ranges: PartitionRange[] = stored.length > 0
     ? stored.map((p) => ({ partition: p.partition, start: p.start, end: p.end, records: Number(BigInt(p.end) - BigInt(p.start)) }))
@@ -140,6 +151,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       context: { runId, topic: spec.sinkTopic },
     });
   }
+
+  await options.catalog?.updateRetrying(spec.dataset, (r) => {
+    const v = r.versions.find((x) => x.version === spec.version);
+    if (v && v.run === runId && v.runState === 'running') return null;
+    return withVersion(r, spec.version, { state: 'backfilling', run: runId, runState: 'running', gate: null, report: null });
+  });
 
   // 3. Load the user's code and the codecs before creating anything else.
   const transform: Transform = await loadTransform(spec.transformPath);
@@ -180,7 +197,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   const states = new Map<number, PartitionState>();
   for (const r of ranges) {
-    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, chain: Promise.resolve() });
+    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve() });
   }
   if (!existing) {
     await store.create(
@@ -251,6 +268,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       await tx.commit();
     } catch (err) {
       await tx.abort().catch(() => undefined);
+      const type = (err as { type?: string }).type;
+      if (type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH') {
+        // Another worker owns this partition now; none of this chunk became visible.
+        log.warn({ partition: st.range.partition }, 'fenced by the worker that took this partition over; dropping the chunk');
+        const producer = st.producer;
+        delete st.producer;
+        st.fenced = false;
+        await producer?.close().catch(() => undefined);
+      }
       throw err;
     }
     st.position = next;
@@ -272,6 +298,19 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     if (!st || done(st)) {
       consumer.pause(spec.source.topic, [batch.partition]);
       return;
+    }
+    if (!st.fenced && exactlyOnce) {
+      // Take the partition's transactional id before trusting any offset: that fences the previous
+      // owner (even one paused past its session), after which the committed offset is final.
+      const tx = await (await producerFor(st)).transaction();
+      await tx.abort();
+      st.fenced = true;
+      const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
+      if (now != null && BigInt(now) > st.position) st.position = BigInt(now);
+      if (done(st)) {
+        consumer.pause(spec.source.topic, [batch.partition]);
+        return;
+      }
     }
     const lastOffset = batch.records[batch.records.length - 1]?.offset;
     if (lastOffset !== undefined && BigInt(lastOffset) < st.position) {
@@ -464,6 +503,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         assigned.clear();
         for (const a of assignment) for (const p of a.partitions) assigned.add(p);
         for (const [p, st] of states) {
+          if (!assigned.has(p)) st.fenced = false;
           if (!assigned.has(p) && st.producer) {
             const producer = st.producer;
             delete st.producer;
@@ -517,6 +557,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await store.removeWorker(runId, workerId).catch(() => undefined);
   }
 
+  const runState = failure ? 'failed' : finished ? 'completed' : null;
+  if (runState && options.catalog) {
+    await options.catalog
+      .updateRetrying(spec.dataset, (r) => {
+        const v = r.versions.find((x) => x.version === spec.version);
+        if (!v || v.run !== runId || v.runState === runState) return null;
+        return withVersion(r, spec.version, { runState, state: runState === 'completed' ? (v.state === 'backfilling' ? 'validating' : v.state) : v.state });
+      })
+      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not record the run in the catalog'));
+  }
   if (failure) {
     const message = errorMessage(failure);
     await store.setState(runId, 'failed', message).catch(() => undefined);

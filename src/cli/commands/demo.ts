@@ -3,6 +3,7 @@ import { DEFAULT_KAFKA_BROKERS, DEFAULT_REDIS_URL, DEFAULT_SCHEMA_REGISTRY_URL }
 import { loadJobSpec } from '../../core/index.js';
 import { DEMO_HISTORY, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, produceEvents } from '../../demo/index.js';
 import { ReprocessError } from '../../errors.js';
+import { Catalog, emptyDataset } from '../../catalog/index.js';
 import { consumerGroupFor, runReplay } from '../../replay/engine.js';
 import { planReplay } from '../../replay/plan.js';
 import { keys } from '../../redis/keys.js';
@@ -10,6 +11,7 @@ import { stackUp } from '../../stack/index.js';
 import { EXIT, table, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { openServices } from '../services.js';
+import { autoPromote } from './shared.js';
 
 const PER_DAY = 2_000;
 const POISON_EVERY = 200;
@@ -65,6 +67,8 @@ export const demoCommand: Command = {
         keys.sinkOwner('user_engagement_v2'), keys.sinkOwner('user_engagement_v3'),
         ...[RUN_V2, RUN_V3].flatMap((r) => [keys.run(r), keys.runPartitions(r), keys.runWorkers(r), keys.bucket(r)]),
       );
+      // The demo's dataset starts over in the catalog too (its history included).
+      await new Catalog(services.kafka).updateRetrying('user_engagement', (r) => (r.revision === 0 ? null : { ...emptyDataset('user_engagement'), revision: r.revision }));
       let have = 0;
       if (topics.has(DEMO_SOURCE_TOPIC)) {
         have = (await admin.watermarks(DEMO_SOURCE_TOPIC)).reduce((s, m) => s + Number(BigInt(m.high) - BigInt(m.low)), 0);
@@ -86,9 +90,11 @@ export const demoCommand: Command = {
 
       say('3. Building the live user_engagement_v2 with the current transform (it converts BRL revenue with a stale monthly FX rate: a real bug)…');
       const v2 = await loadJobSpec(join(dir, 'job-v2.yaml'));
-      const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal });
+      const catalog = new Catalog(services.kafka);
+      const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog });
       if (r2.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r2.written)} records to user_engagement_v2 in ${formatDuration(r2.durationMs / 1000)}; ${r2.dlq} records that cannot be processed went to user_engagement_v2.dlq.`);
+      say(`   ${(await autoPromote(catalog, v2, 'reprocess demo')).message}`);
 
       say('4. Planning the v3 backfill (window resolved to offsets per partition; nothing is written):');
       const v3 = await loadJobSpec(join(dir, 'job.yaml'));
@@ -98,9 +104,11 @@ export const demoCommand: Command = {
 
       say('5. Replaying into user_engagement_v3 with the fixed transform, exactly once, throttled by the shared Redis token bucket:');
       const display = new ProgressDisplay(io.stderr, io.isTTY, 2_000);
-      const r3 = await runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, onProgress: (s) => display.update(s) });
+      const r3 = await runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, onProgress: (s) => display.update(s) });
       if (r3.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r3.written)} records to user_engagement_v3 in ${formatDuration(r3.durationMs / 1000)}; ${r3.dlq} to user_engagement_v3.dlq, each with headers saying where it came from and why.`);
+      say(`   ${(await autoPromote(catalog, v3, 'reprocess demo')).message}`);
+      say('   (The comparison aggregator and its gate are not built yet, so v3 stays a candidate; v2 stays live.)');
 
       say('');
       say('Where to look next:');

@@ -5,7 +5,8 @@ import { runReplay } from '../../replay/engine.js';
 import { EXIT, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { openServices } from '../services.js';
-import { WINDOW_OPTIONS, specOverrides } from './shared.js';
+import { actor, Catalog } from '../../catalog/index.js';
+import { WINDOW_OPTIONS, autoPromote, specOverrides } from './shared.js';
 
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -51,13 +52,19 @@ export const replayCommand: Command = {
     try {
       const redis = await services.redis();
       io.stderr(`run ${runId}: ${spec.source.topic} → ${spec.sinkTopic}\n`);
+      const catalog = new Catalog(services.kafka);
       const summary = await runReplay({
-        spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal,
+        spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog,
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
       });
+      let promotion: { promoted: boolean; message: string } | null = null;
+      if (summary.state === 'completed' && spec.promote === 'auto') {
+        promotion = await autoPromote(catalog, spec, actor(undefined, io.env));
+        io.stderr(`${promotion.message}\n`);
+      }
       if (values.json) {
-        io.stdout(JSON.stringify(summary, null, 2) + '\n');
+        io.stdout(JSON.stringify({ ...summary, promoted: promotion?.promoted ?? false }, null, 2) + '\n');
       } else {
         const verb = summary.state === 'completed' ? 'completed' : 'stopped (resume with the same --run-id)';
         io.stdout(`\nrun ${runId} ${verb} in ${formatDuration(summary.durationMs / 1000)}: read ${formatCount(summary.read)}, wrote ${formatCount(summary.written)} to ${summary.sinkTopic}, ${formatCount(summary.dlq)} to ${summary.dlqTopic}${summary.filtered ? `, ${formatCount(summary.filtered)} filtered by the transform` : ''}.\n`);
