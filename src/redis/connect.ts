@@ -25,13 +25,29 @@ export function connectRedis(endpoint: RedisEndpoint, options: RedisOptions = {}
 /** Connects and PINGs, or explains which endpoint did not answer. */
 export async function connectRedisChecked(endpoint: RedisEndpoint, options: RedisOptions = {}): Promise<Redis> {
   const redis = connectRedis(endpoint, options);
+  // ioredis reports a refused AUTH on the connection's error event and rejects the command only
+  // with "Connection is closed"; keep the first to say what really happened.
+  let connectionError = '';
+  const onError = (err: Error): void => {
+    connectionError ||= err.message;
+  };
+  redis.on('error', onError);
   try {
     await redis.connect();
     await redis.ping();
+    redis.off('error', onError);
     return redis;
   } catch (cause) {
     redis.disconnect();
-    throw new ReprocessError('ENDPOINT_UNREACHABLE', `Cannot reach Redis at ${redactUrl(endpoint.url)} (set by REDIS_URL): ${cause instanceof Error ? cause.message : String(cause)}`, {
+    const text = `${cause instanceof Error ? cause.message : String(cause)}${connectionError ? ` (${connectionError})` : ''}`;
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(text)) {
+      throw new ReprocessError('CONFIG_INVALID', `Redis at ${redactUrl(endpoint.url)} refused the credentials (set by REDIS_URL / REDIS_PASSWORD): ${text.replace(/\s+/g, ' ')}`, {
+        hint: 'Check the password in REDIS_URL (redis://:password@host:port) or REDIS_PASSWORD.',
+        context: { endpoint: redactUrl(endpoint.url), variable: 'REDIS_URL' },
+        cause,
+      });
+    }
+    throw new ReprocessError('ENDPOINT_UNREACHABLE', `Cannot reach Redis at ${redactUrl(endpoint.url)} (set by REDIS_URL): ${text}`, {
       retriable: true,
       hint: 'Start the embedded stack with `reprocess stack up`, or set REDIS_URL to your Redis.',
       context: { endpoint: redactUrl(endpoint.url), variable: 'REDIS_URL' },
