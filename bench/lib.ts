@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { createRequire } from 'node:module';
-import type { BatchContext, ConsumedBatch, Consumer, ConsumerHandlers, KafkaClient } from '../dist/kafka/index.js';
+import type { BatchContext, ConsumedBatch, Consumer, ConsumerHandlers, KafkaClient, Producer, Transaction } from '../dist/kafka/index.js';
 
 export const MB = 1_000_000;
 export const MiB = 1024 * 1024;
@@ -195,26 +195,53 @@ export interface BatchTimes {
   firstBatchAt: number | null;
   lastBatchDoneAt: number | null;
   records: number;
+  batches: number;
   /** The same two moments in µs of process.hrtime, the clock V8's CPU profiles are stamped with. */
   firstBatchHrUs?: number | null;
   lastBatchHrUs?: number | null;
+  /** Time spent awaiting each Kafka call the replay makes (count, total ms); closing calls are named 'close: …'. */
+  waits?: Record<string, { calls: number; ms: number }>;
 }
 
 export function newTimes(): BatchTimes {
-  return { firstBatchAt: null, lastBatchDoneAt: null, records: 0, firstBatchHrUs: null, lastBatchHrUs: null };
+  return { firstBatchAt: null, lastBatchDoneAt: null, records: 0, batches: 0, firstBatchHrUs: null, lastBatchHrUs: null, waits: {} };
 }
 
 const hrUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 /**
- * The product's KafkaClient with consumers whose onBatch is timed. Only timestamps are taken, so
- * what the replay does is unchanged; it lets the report separate start-up (planning, topic
- * creation, the group join) from the records' steady flow.
+ * The product's KafkaClient with consumers whose onBatch is timed, and producer and offset calls
+ * whose waits are summed. Only timestamps are taken, so what the replay does is unchanged; it
+ * lets the report separate start-up (planning, topic creation, the group join) from the records'
+ * flow, and the flow's CPU from its waits on the broker.
  */
 export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
+  const timed = <T>(name: string, p: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const done = (): void => {
+      const w = ((times.waits ??= {})[name] ??= { calls: 0, ms: 0 });
+      w.calls++;
+      w.ms += performance.now() - t0;
+    };
+    return p().finally(done);
+  };
+  const wrapTx = (tx: Transaction): Transaction => ({
+    send: (topic, records) => timed('tx.send', () => tx.send(topic, records)),
+    sendOffsets: (g, topic, offsets) => timed('tx.sendOffsets', () => tx.sendOffsets(g, topic, offsets)),
+    commit: () => timed('tx.commit', () => tx.commit()),
+    abort: () => timed('tx.abort', () => tx.abort()),
+  });
   return {
     admin: () => inner.admin(),
-    producer: (o) => inner.producer(o),
+    async producer(o) {
+      const p = await timed(o?.transactionalId ? 'producer.create (transactional)' : 'producer.create', () => inner.producer(o));
+      const wrapped: Producer = {
+        send: (topic, records) => timed('producer.send', () => p.send(topic, records)),
+        transaction: async () => wrapTx(await timed('producer.transaction', () => p.transaction())),
+        close: () => timed('close: producer', () => p.close()),
+      };
+      return wrapped;
+    },
     async consumer(opts) {
       const c = await inner.consumer(opts);
       const wrapped: Consumer = {
@@ -231,14 +258,15 @@ export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
                 times.lastBatchDoneAt = performance.now();
                 times.lastBatchHrUs = hrUs();
                 times.records += batch.records.length;
+                times.batches++;
               }
             },
           }),
         pause: (t, p) => c.pause(t, p),
         resume: (t, p) => c.resume(t, p),
         seek: (t, p, o) => c.seek(t, p, o),
-        commitOffsets: (t, o) => c.commitOffsets(t, o),
-        close: () => c.close(),
+        commitOffsets: (t, o) => timed('consumer.commitOffsets', () => c.commitOffsets(t, o)),
+        close: () => timed('close: consumer', () => c.close()),
       };
       return wrapped;
     },
@@ -257,12 +285,20 @@ export interface PhaseFigures {
   cpuSeconds: number;
   cpuMicrosPerRecord: number;
   peakRssMiB: number;
+  /** In-process phases: this process's RSS when the phase began (after a GC), included in the peak. */
+  rssAtStartMiB?: number;
   /** Kafka broker process CPU during the phase (includes anyone else's load on it). */
   brokerCpuSeconds: number | null;
   /** Time until the first batch arrived (planning, topic creation, group join), where known. */
   startupSeconds?: number | null;
   /** Records over first-batch → last-batch-done, where known. */
   steadyRecordsPerSec?: number | null;
+  /** Time from the last batch done to the call's return (noticing the end, closing), where known. */
+  finishSeconds?: number | null;
+  /** Batches the consumer handed over (records in them may repeat after a rebalance), where known. */
+  batches?: number;
+  /** Seconds spent awaiting each Kafka call while records flowed, where measured. */
+  waitsSeconds?: Record<string, { calls: number; seconds: number }>;
 }
 
 export function figures(input: {
@@ -271,6 +307,7 @@ export function figures(input: {
   wallSeconds: number;
   cpuSeconds: number;
   peakRssBytes: number;
+  rssAtStartBytes?: number;
   brokerCpuSeconds: number | null;
   startedAt?: number;
   times?: BatchTimes;
@@ -286,12 +323,16 @@ export function figures(input: {
     peakRssMiB: round(input.peakRssBytes / MiB, 1),
     brokerCpuSeconds: input.brokerCpuSeconds === null ? null : round(input.brokerCpuSeconds, 2),
   };
+  if (input.rssAtStartBytes !== undefined) f.rssAtStartMiB = round(input.rssAtStartBytes / MiB, 1);
   if (input.times && input.startedAt !== undefined) {
     const t = input.times;
     f.startupSeconds = t.firstBatchAt === null ? null : round((t.firstBatchAt - input.startedAt) / 1000, 3);
     f.steadyRecordsPerSec = t.firstBatchAt !== null && t.lastBatchDoneAt !== null && t.lastBatchDoneAt > t.firstBatchAt
       ? Math.round(input.records / ((t.lastBatchDoneAt - t.firstBatchAt) / 1000))
       : null;
+    if (t.batches > 0) f.batches = t.batches;
+    if (t.waits && Object.keys(t.waits).length) f.waitsSeconds = Object.fromEntries(Object.entries(t.waits).map(([k, w]) => [k, { calls: w.calls, seconds: round(w.ms / 1000, 3) }]));
+    f.finishSeconds = t.lastBatchDoneAt === null ? null : round(input.wallSeconds - (t.lastBatchDoneAt - input.startedAt) / 1000, 3);
   }
   return f;
 }

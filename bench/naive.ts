@@ -33,6 +33,7 @@ export interface NaiveResult {
   read: number;
   written: number;
   failed: number;
+  batches: number;
   firstBatchAt: number | null;
   lastBatchDoneAt: number | null;
 }
@@ -70,7 +71,7 @@ export async function runNaive(o: NaiveOptions): Promise<NaiveResult> {
   const producer = kafka.producer();
   await Promise.all([consumer.connect(), producer.connect()]);
 
-  const result: NaiveResult = { read: 0, written: 0, failed: 0, firstBatchAt: null, lastBatchDoneAt: null };
+  const result: NaiveResult = { read: 0, written: 0, failed: 0, batches: 0, firstBatchAt: null, lastBatchDoneAt: null };
   const pending = new Set([...o.ends].filter(([, end]) => end > 0n).map(([p]) => p));
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((r) => (finish = r));
@@ -81,6 +82,7 @@ export async function runNaive(o: NaiveOptions): Promise<NaiveResult> {
     autoCommit: true,
     eachBatch: async ({ batch }) => {
       result.firstBatchAt ??= performance.now();
+      result.batches++;
       for (const m of batch.messages) {
         const v = m.value;
         if (v && v.length > 5 && v[0] === 0) {

@@ -3,7 +3,8 @@
  * separate processes would have) ask RedisThrottle for records the way the replay does — chunks
  * of min(transaction.maxRecords, rate·maxMs) — for a fixed time, and we count what was granted.
  * The bucket starts full (burst_ms of tokens), so the whole-window rate includes one burst and
- * is counted in whole chunks; the steady rate is measured between grants after the burst.
+ * is counted in whole chunks; the steady rate is measured from each worker's grant spacing
+ * after the burst.
  */
 import type { Redis } from 'ioredis';
 import { connectRedisChecked } from '../dist/redis/index.js';
@@ -22,9 +23,10 @@ export interface RateFigures {
   ratio: number;
   /** What a perfect bucket grants over the window: (target·seconds + burst) / seconds. */
   idealWithBurstPerSec: number;
-  steadyPerSec: number;
+  /** null when a worker got fewer than two grants after the burst (run longer). */
+  steadyPerSec: number | null;
   /** Steady rate / target: records granted after the burst, between the first and last grant. */
-  steadyRatio: number;
+  steadyRatio: number | null;
 }
 
 export async function measureRate(o: { redis: RedisEndpoint; workers: number; targetPerSec: number; seconds: number; burstMs?: number; runId: string; chunk?: number; bytesPerRecord?: number }): Promise<RateFigures> {
@@ -32,30 +34,33 @@ export async function measureRate(o: { redis: RedisEndpoint; workers: number; ta
   const chunk = o.chunk ?? Math.min(5000, Math.ceil(o.targetPerSec)); // transaction.maxRecords 5000, maxMs 1000
   const conns: Redis[] = [];
   for (let i = 0; i < o.workers; i++) conns.push(await connectRedisChecked(o.redis));
-  const grants: { at: number; n: number }[] = [];
+  const grants: { worker: number; at: number; n: number }[] = [];
   try {
     await conns[0]?.del(keys.bucket(o.runId));
     const stop = new AbortController();
     const start = performance.now();
     const deadline = start + o.seconds * 1000;
-    await Promise.all(conns.map(async (redis) => {
+    await Promise.all(conns.map(async (redis, worker) => {
       const throttle = new RedisThrottle({ redis, runId: o.runId, recordsPerSec: o.targetPerSec, bytesPerSec: null, burstMs, workers: () => o.workers });
       while (performance.now() < deadline) {
         await throttle.acquire(chunk, chunk * (o.bytesPerRecord ?? 110), stop.signal);
         const at = performance.now();
-        if (at <= deadline) grants.push({ at, n: chunk });
+        if (at <= deadline) grants.push({ worker, at, n: chunk });
       }
       await throttle.close();
     }));
     const total = grants.reduce((s, g) => s + g.n, 0);
     const achieved = total / o.seconds;
-    // Steady rate between grants, after the burst: the records granted after the first such grant,
-    // over the time to the last one (counting whole chunks against a fixed window would be off
-    // by up to a chunk per worker).
-    const after = grants.filter((g) => g.at > start + burstMs).sort((a, b) => a.at - b.at);
-    const first = after[0];
-    const last = after[after.length - 1];
-    const steadyRate = first && last && last.at > first.at ? after.slice(1).reduce((s, g) => s + g.n, 0) / ((last.at - first.at) / 1000) : NaN;
+    // Steady rate after the burst, per worker from the spacing of its own grants (each worker's
+    // grants are regular; counting whole chunks against a fixed window would be off by up to a
+    // chunk per worker), summed over the workers.
+    let steadyRate = 0;
+    for (let w = 0; w < o.workers; w++) {
+      const mine = grants.filter((g) => g.worker === w && g.at > start + burstMs).sort((a, b) => a.at - b.at);
+      const first = mine[0];
+      const last = mine[mine.length - 1];
+      steadyRate += first && last && last.at > first.at ? mine.slice(1).reduce((s, g) => s + g.n, 0) / ((last.at - first.at) / 1000) : NaN;
+    }
     return {
       workers: o.workers,
       targetPerSec: o.targetPerSec,
@@ -64,8 +69,8 @@ export async function measureRate(o: { redis: RedisEndpoint; workers: number; ta
       achievedPerSec: Math.round(achieved),
       ratio: round(achieved / o.targetPerSec, 3),
       idealWithBurstPerSec: Math.round((o.targetPerSec * o.seconds + (o.targetPerSec * burstMs) / 1000) / o.seconds),
-      steadyPerSec: Math.round(steadyRate),
-      steadyRatio: round(steadyRate / o.targetPerSec, 3),
+      steadyPerSec: Number.isFinite(steadyRate) ? Math.round(steadyRate) : null,
+      steadyRatio: Number.isFinite(steadyRate) ? round(steadyRate / o.targetPerSec, 3) : null,
     };
   } finally {
     await conns[0]?.del(keys.bucket(o.runId)).catch(() => undefined);

@@ -19,6 +19,8 @@ export interface ReplayFigures extends PhaseFigures {
   filtered: number;
   /** Records a read_committed kcat consumer counted in the sink afterwards. */
   sinkRecords: number;
+  /** Sink offsets not holding records: transaction markers (one per sink partition per transaction). */
+  sinkMarkers: number;
 }
 
 export interface NaiveFigures extends PhaseFigures {
@@ -37,6 +39,8 @@ export interface MemoryPoint {
   /** RSS after 25/50/75/100% of the records (from the progress snapshots). */
   rssAtProgressMiB: (number | null)[];
   maxHeapUsedMiB: number;
+  /** Live heap after a forced full GC at 25/50/75 % of the records: what the replay retains. */
+  heapAfterGcMiB: (number | null)[];
 }
 
 export interface BenchResults {
@@ -93,18 +97,34 @@ export function renderMain(r: BenchResults): string {
       `${Object.entries(s.byVersion).map(([v, c]) => `${n(c)} v${v}`).join(', ')}) in ${s.partitions} partitions.`);
   }
   lines.push('');
-  lines.push('| what | records/s | MB/s | wall s | start-up s | records/s after start-up | CPU s | CPU µs/record | peak RSS MiB | broker CPU s |');
-  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  lines.push('| what | records/s | MB/s | wall s | start-up s | finish s | records/s between first and last batch | CPU s | CPU µs/record | peak RSS MiB (at start) | broker CPU s |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   const row = (name: string, f: PhaseFigures | null, note = ''): void => {
     if (!f) return;
-    lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)} | ${n(f.brokerCpuSeconds, 2)} |`);
+    lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.finishSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)}${f.rssAtStartMiB !== undefined ? ` (${n(f.rssAtStartMiB, 0)})` : ''} | ${n(f.brokerCpuSeconds, 2)} |`);
   };
   const res = r.results;
   row('raw copy (kcat → kcat)', res.rawCopy);
   row('naive kafkajs loop, at-least-once', res.naive);
   row('replay, at-least-once', res.replayAtLeastOnce);
   row('replay, exactly-once', res.replayExactlyOnce);
-  lines.push('| comparison aggregator | – | – | – | – | – | – | – | – | – |');
+  lines.push('| comparison aggregator (not built yet) | – | – | – | – | – | – | – | – | – | – |');
+  const waits = (label: string, f: ReplayFigures | null): void => {
+    if (!f?.waitsSeconds) return;
+    const fmt = ([k, w]: [string, { calls: number; seconds: number }]): string => `\`${k.replace(/^close: /, '')}\` ${n(w.seconds, 2)} s / ${n(w.calls)} call${w.calls === 1 ? '' : 's'}`;
+    const all = Object.entries(f.waitsSeconds).filter(([, w]) => w.seconds >= 0.005);
+    const parts = all.filter(([k]) => !k.startsWith('close: ')).map(fmt);
+    const closing = all.filter(([k]) => k.startsWith('close: ')).map(fmt);
+    const tx = f.delivery === 'exactly-once' && f.sinkMarkers > 0 ? `, ${n(f.sinkMarkers)} transaction markers in the sink` : '';
+    lines.push(`- ${label}: ${n(f.batches)} consumed batches${tx}; awaiting Kafka calls: ${parts.join(', ')}${closing.length ? `; closing: ${closing.join(', ')}` : ''}.`);
+  };
+  if (res.replayAtLeastOnce?.waitsSeconds || res.replayExactlyOnce?.waitsSeconds) {
+    lines.push('');
+    lines.push('Time the replays spent awaiting Kafka calls (timed around the product\'s KafkaClient; includes the client-side encoding done inside the call), and closing clients at the end:');
+    lines.push('');
+    waits('at-least-once', res.replayAtLeastOnce);
+    waits('exactly-once', res.replayExactlyOnce);
+  }
   lines.push('');
   lines.push('| ratio (records/s ÷ records/s) | value |');
   lines.push('|---|--:|');
@@ -123,7 +143,7 @@ export function renderMain(r: BenchResults): string {
     lines.push('| workers | target/s | seconds | achieved/s (whole window, incl. burst) | ideal with burst/s | steady/s (after burst) | steady ÷ target |');
     lines.push('|--:|--:|--:|--:|--:|--:|--:|');
     for (const q of r.rateAccuracy.runs) {
-      lines.push(`| ${q.workers} | ${n(q.targetPerSec)} | ${q.seconds} | ${n(q.achievedPerSec)} (${q.ratio.toFixed(3)}×) | ${n(q.idealWithBurstPerSec)} | ${n(q.steadyPerSec)} | ${q.steadyRatio.toFixed(3)} |`);
+      lines.push(`| ${q.workers} | ${n(q.targetPerSec)} | ${q.seconds} | ${n(q.achievedPerSec)} (${q.ratio.toFixed(3)}×) | ${n(q.idealWithBurstPerSec)} | ${n(q.steadyPerSec)} | ${q.steadyRatio === null ? '– (run longer)' : q.steadyRatio.toFixed(3)} |`);
     }
   }
   return lines.join('\n');
@@ -134,10 +154,10 @@ export function renderMemory(r: BenchResults): string {
   if (!mem) return '';
   const lines = header(r);
   lines.push('');
-  lines.push('| records | source topic | records/s | CPU s | peak RSS MiB | RSS at 25 / 50 / 75 / 100 % MiB | max heap used MiB |');
-  lines.push('|--:|---|--:|--:|--:|---|--:|');
+  lines.push('| records | source topic | records/s | CPU s | peak RSS MiB | RSS at 25 / 50 / 75 / 100 % MiB | max heap used MiB | live heap after full GC at 25 / 50 / 75 % MiB |');
+  lines.push('|--:|---|--:|--:|--:|---|--:|---|');
   for (const p of mem.points) {
-    lines.push(`| ${n(p.records)} | \`${p.sourceTopic}\` | ${n(p.recordsPerSec)} | ${n(p.cpuSeconds, 2)} | ${n(p.peakRssMiB, 0)} | ${p.rssAtProgressMiB.map((v) => n(v, 0)).join(' / ')} | ${n(p.maxHeapUsedMiB, 0)} |`);
+    lines.push(`| ${n(p.records)} | \`${p.sourceTopic}\` | ${n(p.recordsPerSec)} | ${n(p.cpuSeconds, 2)} | ${n(p.peakRssMiB, 0)} | ${p.rssAtProgressMiB.map((v) => n(v, 0)).join(' / ')} | ${n(p.maxHeapUsedMiB, 0)} | ${p.heapAfterGcMiB.map((v) => n(v, 1)).join(' / ')} |`);
   }
   if (mem.growthRatio !== null) lines.push('', `Peak RSS at the larger size ÷ at the smaller: ${mem.growthRatio.toFixed(3)}×.`);
   return lines.join('\n');
@@ -152,13 +172,19 @@ export function renderCpu(r: BenchResults): string {
     `Analysed stretch: ${c.window === 'flow' ? 'first batch → last batch' : 'the whole process'} (${n(c.windowMs / 1000, 1)} s), ` +
     `${n(c.cpuMs / 1000, 2)} s of sampled CPU = **${n(c.cpuMicrosPerRecord, 1)} µs per record** on the replay's thread.`);
   lines.push('');
-  lines.push('| component (self time) | CPU ms | share |');
+  lines.push('| charged to (self time; Node internals and native frames go to their caller) | CPU ms | share |');
   lines.push('|---|--:|--:|');
-  for (const k of c.components.slice(0, 10)) lines.push(`| ${k.component} | ${n(k.ms)} | ${n(k.share, 1)} % |`);
+  for (const k of c.owners.slice(0, 10)) lines.push(`| ${k.owner} | ${n(k.ms)} | ${n(k.share, 1)} % |`);
   lines.push('');
   lines.push('| function (self time) | where | CPU ms | share |');
   lines.push('|---|---|--:|--:|');
   for (const f of c.functions) lines.push(`| \`${f.fn}\` | ${f.where ? `\`${f.where}\`` : '–'} | ${n(f.ms)} | ${n(f.share, 1)} % |`);
+  if (c.productInclusive?.length) {
+    lines.push('');
+    lines.push('| the product\'s and the transform\'s functions (inclusive: with what they call) | where | CPU ms | share |');
+    lines.push('|---|---|--:|--:|');
+    for (const f of c.productInclusive) lines.push(`| \`${f.fn}\` | \`${f.where}\` | ${n(f.ms)} | ${n(f.share, 1)} % |`);
+  }
   return lines.join('\n');
 }
 

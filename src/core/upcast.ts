@@ -117,8 +117,20 @@ export function legacyIdToUuid(value: unknown, field: string, namespace: string)
     });
   }
   // Canonical decimal, so 7, 7n and "007" are the same id and get the same UUID.
-  return uuidv5(n.toString(), namespace);
+  const name = n.toString();
+  const cacheKey = `${namespace}/${name}`;
+  let uuid = legacyCache.get(cacheKey);
+  if (uuid === undefined) {
+    uuid = uuidv5(name, namespace);
+    // Users repeat across events: remember recent ids (a SHA-1 per event was ~9% of replay CPU).
+    if (legacyCache.size >= LEGACY_CACHE_MAX) legacyCache.clear();
+    legacyCache.set(cacheKey, uuid);
+  }
+  return uuid;
 }
+
+const LEGACY_CACHE_MAX = 100_000;
+const legacyCache = new Map<string, string>();
 
 /**
  * Validate a user's upcaster module: accepts the module namespace (`{ default: {...} }`) or the

@@ -31,7 +31,7 @@ export const replayCommand: Command = {
     ...WINDOW_OPTIONS,
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
-    'at-least-once': { type: 'boolean', description: 'Skip transactions: faster, but a crash can write a chunk twice. Readers need not use read_committed.', defaultText: 'exactly-once' },
+    'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. Not faster here (see BENCHMARKS.md); for sinks read by consumers that cannot use read_committed.', defaultText: 'exactly-once' },
   },
   examples: [
     'reprocess replay examples/user_engagement/job.yaml',

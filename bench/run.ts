@@ -1,0 +1,440 @@
+/**
+ * `npm run bench`: measures, in one run so the ratios hold, the raw-copy I/O ceiling (kcat), a
+ * naive kafkajs loop, the replay at-least-once and exactly-once, the shared token bucket's rate
+ * accuracy, and optionally the replay's memory at two sizes and its CPU profile. Writes
+ * bench/results/<time>.json and the tables in BENCHMARKS.md. See BENCHMARKS.md for what each
+ * figure means.
+ *
+ * Imports the product from dist/ (built by `npm run build`), as Node runs this file directly.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { openServices, type Services } from '../dist/cli/services.js';
+import { loadJobSpec, type JobSpec } from '../dist/core/index.js';
+import { uuidv5 } from '../dist/core/uuid.js';
+import { createLogger } from '../dist/log.js';
+import { keys } from '../dist/redis/keys.js';
+import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
+import { summarizeProfile } from './cpuprofile.ts';
+import {
+  MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, timedKafka, vitestRunning,
+  type BatchTimes,
+} from './lib.ts';
+import { naiveUuidv5, runNaive } from './naive.ts';
+import { measureRate } from './rate.ts';
+import { rawCopy } from './rawcopy.ts';
+import { updateBenchmarksMd, type BenchResults, type MemoryPoint, type NaiveFigures, type ReplayFigures } from './report.ts';
+import { createSource, measureTopic, tempDir, writeJob, type SourceTopic } from './source.ts';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+const PHASES = ['raw', 'naive', 'alo', 'eos', 'rate', 'memory', 'cpuprof'] as const;
+type Phase = (typeof PHASES)[number];
+
+const USAGE = `npm run bench -- [options]
+
+  --records N        records in the source topic (default 1000000; 100k, 1M accepted)
+  --partitions P     source partitions (default 6)
+  --only a,b         phases to run: ${PHASES.join(', ')}
+                     (default: raw,naive,alo,eos,rate, plus memory / cpuprof when asked for)
+  --memory           also run the exactly-once replay in child processes at N and 5N records
+                     (5N capped by --memory-max) and report each one's peak RSS
+  --memory-max M     cap of the larger memory size (default 5000000)
+  --cpu-prof         also run the exactly-once replay once under node --cpu-prof and report where
+                     the CPU goes
+  --rate-target R    records/s for the rate-accuracy check (default 20000)
+  --rate-seconds S   duration of each rate-accuracy run (default 5)
+  --wait-idle S      wait up to S seconds for a running vitest to finish before starting
+                     (default 600; 0 starts at once and only records that it was running)
+  --keep             keep the topics, groups, subjects and Redis keys the run created
+  --no-doc           do not update BENCHMARKS.md (the results file is still written)
+  --render FILE      measure nothing: rewrite BENCHMARKS.md's tables from a results file
+                     (bench/results/<time>.json), e.g. after changing how they are laid out
+  --help`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      records: { type: 'string', default: '1000000' },
+      partitions: { type: 'string', default: '6' },
+      only: { type: 'string' },
+      memory: { type: 'boolean', default: false },
+      'memory-max': { type: 'string', default: '5000000' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'rate-target': { type: 'string', default: '20000' },
+      'rate-seconds': { type: 'string', default: '5' },
+      'wait-idle': { type: 'string', default: '600' },
+      keep: { type: 'boolean', default: false },
+      'no-doc': { type: 'boolean', default: false },
+      render: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  let phases: Phase[];
+  if (values.only) {
+    const asked = values.only.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = asked.filter((p) => !(PHASES as readonly string[]).includes(p));
+    if (bad.length) throw new Error(`--only: unknown phase ${bad.join(', ')}; known: ${PHASES.join(', ')}`);
+    phases = asked as Phase[];
+  } else {
+    phases = ['raw', 'naive', 'alo', 'eos', 'rate'];
+    if (values.memory) phases.push('memory');
+    if (values['cpu-prof']) phases.push('cpuprof');
+  }
+  return {
+    records: parseCount(values.records, '--records'),
+    partitions: parseCount(values.partitions, '--partitions'),
+    phases,
+    memoryMax: parseCount(values['memory-max'], '--memory-max'),
+    rateTarget: parseCount(values['rate-target'], '--rate-target'),
+    rateSeconds: parseCount(values['rate-seconds'], '--rate-seconds'),
+    waitIdleSeconds: values['wait-idle'] === '0' ? 0 : parseCount(values['wait-idle'], '--wait-idle'),
+    keep: values.keep,
+    doc: !values['no-doc'],
+    render: values.render ?? null,
+  };
+}
+
+interface StackFacts {
+  kafka: string;
+  registry: string;
+  brokerPid: number | null;
+}
+
+function stackFacts(): StackFacts {
+  try {
+    const out = execFileSync(process.execPath, [join(ROOT, 'dist/bin/reprocess.js'), 'stack', 'status', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const services = (JSON.parse(out) as { services: { service: string; version?: string; pid?: number; ownership?: string }[] }).services;
+    const kafka = services.find((s) => s.service === 'kafka');
+    const registry = services.find((s) => s.service === 'registry');
+    return { kafka: kafka?.version ?? 'unknown', registry: registry?.version ?? 'unknown registry', brokerPid: kafka?.pid ?? null };
+  } catch {
+    return { kafka: 'unknown', registry: 'unknown registry', brokerPid: null };
+  }
+}
+
+/** What the run created, removed at the end (unless --keep). */
+class Created {
+  topics = new Set<string>();
+  groups = new Set<string>();
+  subjects = new Set<string>();
+  runIds = new Set<string>();
+
+  async remove(services: Services): Promise<void> {
+    const admin = await services.kafka.admin();
+    const existing = new Set(await admin.listTopics());
+    const topics = [...this.topics].filter((t) => existing.has(t));
+    if (topics.length) await admin.deleteTopics(topics).catch((err: unknown) => log(`could not delete topics: ${String(err)}`));
+    for (const g of this.groups) await admin.deleteGroups([g]).catch(() => undefined);
+    const reg = services.endpoints.registry;
+    const headers: Record<string, string> = {};
+    if (reg.auth) headers.Authorization = 'Basic ' + Buffer.from(`${reg.auth.username}:${reg.auth.password}`).toString('base64');
+    for (const s of this.subjects) {
+      for (const q of ['', '?permanent=true']) {
+        await fetch(`${reg.url}/subjects/${encodeURIComponent(s)}${q}`, { method: 'DELETE', headers, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+      }
+    }
+    const redis = await services.redis();
+    for (const id of this.runIds) {
+      await redis.del(keys.run(id), keys.runPartitions(id), keys.runWorkers(id), keys.bucket(id));
+      await redis.zrem(keys.runs(), id);
+    }
+    for (const t of this.topics) await redis.del(keys.sinkOwner(t));
+  }
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (o.render) {
+    const r = JSON.parse(readFileSync(o.render, 'utf8')) as BenchResults;
+    const measured = Object.values(r.results).some((v) => v !== null) || r.rateAccuracy !== null;
+    updateBenchmarksMd(join(ROOT, 'BENCHMARKS.md'), r, { main: measured, memory: r.memory !== null, cpu: r.cpuProfile !== null });
+    log(`rewrote BENCHMARKS.md's tables from ${o.render}`);
+    return;
+  }
+  // Other engineers' test suites share the broker and the two cores; figures taken meanwhile are noise.
+  const waitUntil = Date.now() + o.waitIdleSeconds * 1000;
+  if (vitestRunning() && o.waitIdleSeconds > 0) {
+    log(`a vitest run is in progress; waiting up to ${o.waitIdleSeconds} s for it to finish`);
+    while (vitestRunning() && Date.now() < waitUntil) await sleep(5_000);
+  }
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  const tag = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomUUID().slice(0, 4)}`;
+  const id = `bench-${tag}`;
+  const dataset = `bench_${tag.replaceAll('-', '_')}`;
+  const has = (p: Phase): boolean => o.phases.includes(p);
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
+  const stack = stackFacts();
+  const machine = machineInfo(stack);
+  const load = { vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[] };
+  if (load.vitestRunningAtStart) log('WARNING: a vitest run is in progress; the broker is shared, so the figures will be disturbed');
+  log(`run ${id}: ${o.records.toLocaleString('en-US')} records, ${o.partitions} partitions, phases ${o.phases.join(', ')}`);
+
+  const services = openServices(process.env, logger);
+  const created = new Created();
+  const dir = tempDir();
+  const peak = new PeakRss();
+  const broker = (): number | null => (stack.brokerPid ? processCpuSeconds(stack.brokerPid) : null);
+  const results: BenchResults['results'] = { rawCopy: null, naive: null, replayAtLeastOnce: null, replayExactlyOnce: null, aggregator: null };
+  let source: SourceTopic | null = null;
+  let rateAccuracy: BenchResults['rateAccuracy'] = null;
+  let memory: BenchResults['memory'] = null;
+  let cpuProfile: BenchResults['cpuProfile'] = null;
+
+  const makeSource = async (topic: string, records: number): Promise<SourceTopic> => {
+    created.topics.add(topic);
+    created.subjects.add(`${topic}-value`);
+    let last = 0;
+    const s = await createSource({
+      kafka: services.kafka, registry: services.registry, endpoints: services.endpoints, topic, partitions: o.partitions, records,
+      onProgress: (n) => {
+        if (n - last >= 250_000) log(`  produced ${(last = n).toLocaleString('en-US')}`);
+      },
+    });
+    log(`source ${topic}: ${s.records.toLocaleString('en-US')} records, ${s.avgRecordBytes} bytes each on average, produced in ${s.produceSeconds} s`);
+    return s;
+  };
+
+  const job = async (sourceTopic: string, version: number): Promise<JobSpec> => {
+    const spec = await loadJobSpec(writeJob({ dir, sourceTopic, dataset, version }));
+    for (const t of [spec.sinkTopic, spec.dlqTopic]) created.topics.add(t);
+    created.subjects.add(`${spec.sinkTopic}-value`);
+    return spec;
+  };
+
+  /** Runs fn in this process with its own CPU, peak-RSS and broker-CPU readings. */
+  const inProcess = async <T>(fn: (times: BatchTimes) => Promise<T>) => {
+    gc();
+    peak.reset();
+    const times = newTimes();
+    const rssAtStartBytes = process.memoryUsage.rss();
+    const b0 = broker();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const value = await fn(times);
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSince(cpu0);
+    const b1 = broker();
+    return { value, times, startedAt: t0, wallSeconds, cpuSeconds: cpu.cpuSeconds, peakRssBytes: peak.read(), rssAtStartBytes, brokerCpuSeconds: b0 !== null && b1 !== null ? b1 - b0 : null };
+  };
+
+  const replay = async (src: SourceTopic, version: number, delivery: 'exactly-once' | 'at-least-once'): Promise<ReplayFigures> => {
+    const spec = await job(src.topic, version);
+    const runId = `${id}-v${version}`;
+    created.runIds.add(runId);
+    created.groups.add(consumerGroupFor(runId));
+    log(`replay ${delivery} → ${spec.sinkTopic}`);
+    const m = await inProcess(async (times) => {
+      const svc = openServices(process.env, logger);
+      try {
+        return await runReplay({ spec, runId, kafka: timedKafka(svc.kafka, times), registry: svc.registry, redis: await svc.redis(), logger, delivery });
+      } finally {
+        await svc.close();
+      }
+    });
+    const s = m.value;
+    if (s.state !== 'completed' || s.read !== src.records) throw new Error(`replay ${runId} ${s.state} after reading ${s.read} of ${src.records} records`);
+    const sinkRecords = (await measureTopic(services.endpoints, spec.sinkTopic)).records;
+    if (sinkRecords !== s.written) throw new Error(`${spec.sinkTopic} holds ${sinkRecords} committed records; the replay wrote ${s.written}`);
+    const sinkOffsets = (await (await services.kafka.admin()).watermarks(spec.sinkTopic)).reduce((n, w) => n + Number(BigInt(w.high) - BigInt(w.low)), 0);
+    const f = figures({ records: src.records, bytes: src.bytes, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times });
+    log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s, start-up ${f.startupSeconds ?? '?'} s, finish ${f.finishSeconds ?? '?'} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
+    return { ...f, delivery, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords };
+  };
+
+  /** The exactly-once replay in a child process (memory, CPU profile). */
+  const child = async (src: SourceTopic, version: number, nodeArgs: string[] = []) => {
+    const spec = await job(src.topic, version);
+    const runId = `${id}-v${version}`;
+    created.runIds.add(runId);
+    created.groups.add(consumerGroupFor(runId));
+    const arg = JSON.stringify({ spec: spec.specPath, runId, delivery: 'exactly-once' });
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeArgs, join(BENCH_DIR, 'replay-child.ts'), arg], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+      let text = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+      c.on('error', reject);
+      c.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`replay child exited with ${String(code)}`))));
+    });
+    const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
+      summary: { state: string; read: number; written: number };
+      wallSeconds: number; startupSeconds: number | null; flowSeconds: number | null; cpuSeconds: number; peakRssBytes: number;
+      samples: { read: number; rssMiB: number; heapUsedMiB: number }[]; flowHrUs: [number, number] | null;
+      retained: { at: number; heapAfterGcMiB: number; rssMiB: number }[];
+    };
+    if (r.summary.state !== 'completed' || r.summary.read !== src.records) throw new Error(`child replay ${runId} ${r.summary.state} after ${r.summary.read} of ${src.records} records`);
+    return { ...r, spec, runId };
+  };
+
+  try {
+    const needSource = o.phases.some((p) => p !== 'rate');
+    if (needSource) source = await makeSource(`${id}-events`, o.records);
+    const src = source;
+
+    if (has('raw') && src) {
+      log('raw copy with kcat');
+      const sinkTopic = `${id}-rawcopy`;
+      created.topics.add(sinkTopic);
+      results.rawCopy = await rawCopy({ endpoints: services.endpoints, kafka: services.kafka, source: src, sinkTopic, dir, brokerPid: stack.brokerPid });
+      log(`  ${results.rawCopy.recordsPerSec.toLocaleString('en-US')} records/s, ${results.rawCopy.cpuSeconds} CPU s`);
+    }
+
+    if (has('naive') && src) {
+      log('naive kafkajs loop');
+      const spec = await job(src.topic, 100);
+      const sinkTopic = `${id}-naive`;
+      const groupId = `${id}-naive`;
+      created.topics.add(sinkTopic);
+      created.groups.add(groupId);
+      created.subjects.add(`${sinkTopic}-value`);
+      const admin = await services.kafka.admin();
+      await admin.createTopic({ topic: sinkTopic, partitions: src.partitions, configs: { 'retention.ms': '-1' } });
+      const ends = new Map((await admin.watermarks(src.topic)).map((w) => [w.partition, BigInt(w.high)]));
+      const transform = ((await import(pathToFileURL(spec.transformPath).href)) as { default: Parameters<typeof runNaive>[0]['transform'] }).default;
+      const upcasters = spec.upcast.modulePath ? ((await import(pathToFileURL(spec.upcast.modulePath).href)) as { default: Parameters<typeof runNaive>[0]['upcasters'] }).default : {};
+      const legacy = spec.upcast.legacyIds;
+      if (legacy && naiveUuidv5('1000001', legacy.namespace) !== uuidv5('1000001', legacy.namespace)) throw new Error('the naive loop maps legacy ids differently from the product');
+      const latestVersion = Math.max(2, legacy ? legacy.upTo + 1 : 1, ...Object.keys(upcasters).map((k) => Number(k) + 1));
+      const m = await inProcess(async (times) => {
+        const r = await runNaive({
+          kafka: services.endpoints.kafka, registry: services.endpoints.registry, sourceTopic: src.topic, sinkTopic, groupId, ends,
+          transform, upcasters, legacyIds: legacy, latestVersion, versionField: spec.source.versionField, outputSchema: spec.outputSchema,
+          keyField: spec.output.key ?? 'user_id',
+        });
+        times.firstBatchAt = r.firstBatchAt;
+        times.lastBatchDoneAt = r.lastBatchDoneAt;
+        times.batches = r.batches;
+        return r;
+      });
+      if (m.value.read < src.records) throw new Error(`the naive loop read ${m.value.read} of ${src.records} records`);
+      const sinkRecords = (await measureTopic(services.endpoints, sinkTopic)).records;
+      const f = figures({ records: src.records, bytes: src.bytes, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times });
+      results.naive = { ...f, written: m.value.written, failed: m.value.failed, sinkRecords } satisfies NaiveFigures;
+      log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
+    }
+
+    if (has('alo') && src) results.replayAtLeastOnce = await replay(src, 101, 'at-least-once');
+    if (has('eos') && src) results.replayExactlyOnce = await replay(src, 102, 'exactly-once');
+
+    if (has('rate')) {
+      log(`rate accuracy: ${o.rateTarget}/s for ${o.rateSeconds} s, 1 and 4 workers`);
+      const runs = [];
+      for (const workers of [1, 4]) {
+        const runId = `${id}-rate${workers}`;
+        created.runIds.add(runId);
+        const r = await measureRate({ redis: services.endpoints.redis, workers, targetPerSec: o.rateTarget, seconds: o.rateSeconds, runId, bytesPerRecord: source?.avgRecordBytes ?? 110 });
+        log(`  ${workers} worker(s): achieved ${r.achievedPerSec}/s over the window, steady ${r.steadyPerSec ?? '? (too few grants after the burst; raise --rate-seconds)'}/s (${r.steadyRatio ?? '?'}× target)`);
+        runs.push(r);
+      }
+      rateAccuracy = { burstMs: 1000, chunkRecords: Math.min(5000, o.rateTarget), runs };
+    }
+
+    if (has('memory') && src) {
+      const sizes = [o.records, Math.min(5 * o.records, o.memoryMax)].filter((v, i, a) => a.indexOf(v) === i && v > 0);
+      const points: MemoryPoint[] = [];
+      for (const [i, size] of sizes.entries()) {
+        const s = size === src.records ? src : await makeSource(`${id}-events-${size}`, size);
+        log(`memory: exactly-once replay of ${size.toLocaleString('en-US')} records in a child process`);
+        const r = await child(s, 103 + i, ['--expose-gc']);
+        const at = (share: number): number | null => r.samples.find((p) => p.read >= share * size)?.rssMiB ?? null;
+        points.push({
+          records: size, sourceTopic: s.topic, wallSeconds: round(r.wallSeconds, 2), recordsPerSec: Math.round(size / r.wallSeconds),
+          cpuSeconds: round(r.cpuSeconds, 2), peakRssMiB: round(r.peakRssBytes / MiB, 1),
+          rssAtProgressMiB: [at(0.25), at(0.5), at(0.75), r.samples[r.samples.length - 1]?.rssMiB ?? null],
+          maxHeapUsedMiB: Math.max(0, ...r.samples.map((p) => p.heapUsedMiB)),
+          heapAfterGcMiB: [0.25, 0.5, 0.75].map((q) => r.retained.find((x) => x.at === q)?.heapAfterGcMiB ?? null),
+        });
+        log(`  peak RSS ${round(r.peakRssBytes / MiB, 1)} MiB, ${Math.round(size / r.wallSeconds)} records/s`);
+      }
+      const [a, b] = points;
+      memory = { points, growthRatio: a && b ? round(b.peakRssMiB / a.peakRssMiB, 3) : null };
+    }
+
+    if (has('cpuprof') && src) {
+      log('CPU profile: exactly-once replay under node --cpu-prof');
+      const profDir = join(dir, 'cpuprof');
+      mkdirSync(profDir, { recursive: true });
+      const r = await child(src, 110, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=500']);
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`no .cpuprofile in ${profDir}`);
+      cpuProfile = { ...summarizeProfile(join(profDir, file), src.records, r.flowHrUs), delivery: 'exactly-once', recordsPerSec: Math.round(src.records / r.wallSeconds) };
+      log(`  ${cpuProfile.cpuMicrosPerRecord} µs CPU per record; profile kept at ${join(profDir, file)}`);
+    }
+  } finally {
+    if (!o.keep) {
+      log('cleaning up topics, groups, subjects and Redis keys');
+      await created.remove(services).catch((err: unknown) => log(`cleanup failed: ${String(err)}`));
+    } else log(`kept everything; topics: ${[...created.topics].join(', ')}`);
+    await services.close();
+    // Job specs and timing files; kept with --keep, or for the profile a --cpu-prof run points at.
+    if (!o.keep && !has('cpuprof')) rmSync(dir, { recursive: true, force: true });
+  }
+
+  load.vitestRunningAtEnd = vitestRunning();
+  load.loadAvgAtEnd = loadAverage();
+  const r = (a: { recordsPerSec: number } | null, b: { recordsPerSec: number } | null): number | null => (a && b ? round(a.recordsPerSec / b.recordsPerSec, 3) : null);
+  const res = results;
+  const file = `${stamp}.json`;
+  const argv = process.argv.slice(2);
+  const out: BenchResults = {
+    schema: 1,
+    file,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
+    machine,
+    load,
+    source,
+    results,
+    rateAccuracy,
+    memory,
+    cpuProfile,
+    ratios: {
+      eosVsRawCopy: r(res.replayExactlyOnce, res.rawCopy),
+      atLeastOnceVsRawCopy: r(res.replayAtLeastOnce, res.rawCopy),
+      aggregatorVsReplay: null,
+      naiveVsRawCopy: r(res.naive, res.rawCopy),
+      eosVsNaive: r(res.replayExactlyOnce, res.naive),
+      atLeastOnceVsNaive: r(res.replayAtLeastOnce, res.naive),
+      eosVsAtLeastOnce: r(res.replayExactlyOnce, res.replayAtLeastOnce),
+    },
+    notes: {
+      aggregator: 'comparison aggregator not built yet',
+      units: 'MB = 10^6 bytes of source key+value per second; RSS in MiB; CPU s = user + system seconds of the measured process(es)',
+      inProcess: 'naive and both replays run inside the bench process (peak RSS reset per phase via /proc/self/clear_refs); memory and cpuprof phases run in child processes',
+      brokerCpu: 'CPU of the Kafka broker process during the phase; includes any other client of the shared broker',
+    },
+  };
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, file), JSON.stringify(out, null, 2) + '\n');
+  log(`wrote bench/results/${file}`);
+  if (o.doc) {
+    const main = ['raw', 'naive', 'alo', 'eos', 'rate'].some((p) => has(p as Phase));
+    updateBenchmarksMd(join(ROOT, 'BENCHMARKS.md'), out, { main, memory: memory !== null, cpu: cpuProfile !== null });
+    log('updated BENCHMARKS.md');
+  }
+  const fmt = (v: number | null): string => (v === null ? 'null' : v.toFixed(3));
+  process.stdout.write(`\nratios (records/s ÷ records/s, ${o.records.toLocaleString('en-US')} records):\n` +
+    Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(22)} ${fmt(v)}${k === 'aggregatorVsReplay' ? '   (comparison aggregator not built yet)' : ''}`).join('\n') + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
