@@ -12,6 +12,14 @@ export const keys = {
   runs: () => `${PREFIX}:runs`,
   /** String: the run id that owns a sink topic. */
   sinkOwner: (topic: string) => `${PREFIX}:sink-owner:${topic}`,
+  /** Hash: one side's comparison counters (count, buckets, nulls, dimension values, sums). */
+  compareCounters: (compareId: string, side: 'live' | 'candidate') => `${PREFIX}:compare:${compareId}:${side}:counters`,
+  /** Hash: record key → records, for one side. */
+  compareKeys: (compareId: string, side: 'live' | 'candidate') => `${PREFIX}:compare:${compareId}:${side}:keys`,
+  /** Hash: "<topic>:<partition>" → next offset, moved with each applied batch. */
+  compareOffsets: (compareId: string) => `${PREFIX}:compare:${compareId}:offsets`,
+  /** Hash: the comparison's description (versions, window, end offsets). */
+  compare: (compareId: string) => `${PREFIX}:compare:${compareId}`,
   /** Hash: the run's token bucket (tokens, last refill, rate). */
   bucket: (runId: string) => `${PREFIX}:run:${runId}:bucket`,
 };

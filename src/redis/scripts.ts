@@ -27,4 +27,5 @@ export class LuaScript {
 
 export const scripts = {
   bucket: new LuaScript('bucket'),
+  compareApply: new LuaScript('compare_apply'),
 };

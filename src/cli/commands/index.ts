@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { compareCommand } from './compare.js';
 import { datasetsCommand, promoteCommand, rollbackCommand } from './datasets.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
@@ -9,4 +10,4 @@ import { statusCommand } from './status.js';
 import { throttleCommand } from './throttle.js';
 
 /** Every command, in the order `reprocess --help` lists them. */
-export const commands: Command[] = [demoCommand, planCommand, replayCommand, statusCommand, throttleCommand, datasetsCommand, promoteCommand, rollbackCommand, stackCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, planCommand, replayCommand, statusCommand, throttleCommand, compareCommand, datasetsCommand, promoteCommand, rollbackCommand, stackCommand, doctorCommand];

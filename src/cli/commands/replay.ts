@@ -6,7 +6,9 @@ import { EXIT, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { openServices } from '../services.js';
 import { actor, Catalog } from '../../catalog/index.js';
-import { WINDOW_OPTIONS, autoPromote, specOverrides } from './shared.js';
+import { join } from 'node:path';
+import { stackLayout } from '../../stack/index.js';
+import { WINDOW_OPTIONS, finishAutoPromotion, specOverrides } from './shared.js';
 
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -58,10 +60,11 @@ export const replayCommand: Command = {
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
       });
-      let promotion: { promoted: boolean; message: string } | null = null;
+      let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {
-        promotion = await autoPromote(catalog, spec, actor(undefined, io.env));
-        io.stderr(`${promotion.message}\n`);
+        const done = await finishAutoPromotion({ spec, runId, services, logger: log, signal: io.signal, by: actor(undefined, io.env), reportDir: join(stackLayout(io.env).home, 'reports') });
+        promotion = done;
+        io.stderr(done.lines.join('\n') + '\n');
       }
       if (values.json) {
         io.stdout(JSON.stringify({ ...summary, promoted: promotion?.promoted ?? false }, null, 2) + '\n');

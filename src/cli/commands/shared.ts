@@ -1,4 +1,9 @@
-import { promote, type Catalog } from '../../catalog/index.js';
+import { join } from 'node:path';
+import { Catalog, promote } from '../../catalog/index.js';
+import { renderTable, type GateReport } from '../../compare/core/index.js';
+import { compareVersions } from '../../compare/run.js';
+import type { Logger } from '../../log.js';
+import type { Services } from '../services.js';
 import type { JobSpec, SpecOverrides } from '../../core/index.js';
 import { isReprocessError } from '../../errors.js';
 import type { CommandContext, OptionSpec } from '../command.js';
@@ -28,4 +33,38 @@ export async function autoPromote(catalog: Catalog, spec: JobSpec, by: string): 
     if (isReprocessError(err, 'NOT_PROMOTABLE')) return { promoted: false, message: `promote: auto — not promoted, the live pointer is unchanged: ${err.message}` };
     throw err;
   }
+}
+
+/**
+ * What a replay with `promote: auto` does once its run completed: compare with the baseline when
+ * there is one (validate.against or the live version), record the verdict, then promote if the
+ * rules allow. Returns the lines to show.
+ */
+export async function finishAutoPromotion(o: {
+  spec: JobSpec;
+  runId: string;
+  services: Services;
+  logger: Logger;
+  signal: AbortSignal;
+  by: string;
+  reportDir: string;
+}): Promise<{ promoted: boolean; lines: string[]; report: GateReport | null; htmlPath: string | null }> {
+  const catalog = new Catalog(o.services.kafka);
+  const lines: string[] = [];
+  let report: GateReport | null = null;
+  let htmlPath: string | null = null;
+  const live = await catalog.liveVersion(o.spec.dataset);
+  if ((live !== null && live !== o.spec.version) || o.spec.validate.against !== null) {
+    const compareId = `${o.runId}-compare`;
+    const result = await compareVersions({
+      spec: o.spec, compareId, kafka: o.services.kafka, registry: o.services.registry, redis: await o.services.redis(), catalog,
+      logger: o.logger, signal: o.signal, reportPath: join(o.reportDir, `${compareId}.json`),
+    });
+    report = result.report;
+    htmlPath = result.htmlPath;
+    lines.push(renderTable(result.report).trimEnd(), `reports: ${result.reportPath ?? ''} and ${result.htmlPath ?? ''}`);
+  }
+  const promotion = await autoPromote(catalog, o.spec, o.by);
+  lines.push(promotion.message);
+  return { promoted: promotion.promoted, lines, report, htmlPath };
 }

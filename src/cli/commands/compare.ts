@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Catalog } from '../../catalog/index.js';
+import { compareVersions } from '../../compare/run.js';
+import { renderTable } from '../../compare/core/index.js';
+import { loadJobSpec } from '../../core/index.js';
+import { ReprocessError } from '../../errors.js';
+import { EXIT, type Command } from '../command.js';
+import { formatCount } from '../progress.js';
+import { openServices } from '../services.js';
+import { WINDOW_OPTIONS, specOverrides } from './shared.js';
+
+export const compareCommand: Command = {
+  name: 'compare',
+  summary: 'Compare the job\'s version with the live one and apply the validation gate (exit 0 passed, 3 failed).',
+  usage: 'reprocess compare <job.yaml> [--run-id ID] [--follow] [--report FILE] [--json]',
+  description: [
+    'Reads both versions over the job\'s window by record timestamp and compares record counts (total',
+    'and per validate.bucket), distinct keys and records per key, null rates of validate.nulls, and per',
+    'value of each validate.dimensions the count and the sum of each validate.measures. The gate: every',
+    'dimension has at least validate.quorum of its values within validate.tolerance on count and every',
+    'measure, and totals are within tolerance, unless validate.expected explains the difference.',
+    'State is kept in Redis under the run id: several `compare` processes with the same --run-id share',
+    'the work, and a stopped one continues where it was. The verdict is recorded in the catalog.',
+    'The baseline is validate.against, or the dataset\'s live version.',
+  ].join('\n'),
+  options: {
+    'run-id': { type: 'string', valueName: 'ID', description: 'Comparison id, to share or resume one.', defaultText: 'a new id' },
+    follow: { type: 'boolean', description: 'Run beside a replay: keep reading the new version until its run completes.' },
+    report: { type: 'string', valueName: 'FILE', description: 'Write the JSON report to FILE and an HTML report beside it (FILE.html).' },
+    json: { type: 'boolean', description: 'Print the JSON report instead of the table.' },
+    ...WINDOW_OPTIONS,
+  },
+  examples: [
+    'reprocess compare examples/user_engagement/job.yaml --report reports/ue-v3.json',
+    'reprocess compare job.yaml --follow --run-id ue-v3-check &   # beside `reprocess replay job.yaml`',
+  ],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run({ positionals, values, io, logger }) {
+    const spec = await loadJobSpec(positionals[0] ?? '', specOverrides(values));
+    const compareId = typeof values['run-id'] === 'string' ? values['run-id'] : `${spec.dataset}-v${spec.version}-compare-${randomUUID().slice(0, 8)}`;
+    if (!/^[A-Za-z0-9._-]{1,120}$/.test(compareId)) throw new ReprocessError('USAGE', `--run-id "${compareId}" may only hold letters, digits, '.', '_' and '-'.`);
+    const services = openServices(io.env, logger());
+    try {
+      io.stderr(`comparison ${compareId}: ${spec.dataset} v${spec.version}\n`);
+      let lastShown = 0;
+      const result = await compareVersions({
+        spec, compareId, kafka: services.kafka, registry: services.registry, redis: await services.redis(), catalog: new Catalog(services.kafka),
+        logger: logger(), signal: io.signal, follow: values.follow === true, reportPath: typeof values.report === 'string' ? values.report : null,
+        onProgress: (n) => {
+          if (n - lastShown >= 100_000) {
+            lastShown = n;
+            io.stderr(`read ${formatCount(n)} records\n`);
+          }
+        },
+      });
+      io.stdout(values.json ? JSON.stringify(result.report, null, 2) + '\n' : renderTable(result.report));
+      if (result.reportPath) io.stderr(`reports: ${result.reportPath} and ${result.htmlPath ?? ''}\n`);
+      return result.report.passed ? EXIT.OK : EXIT.GATE_FAILED;
+    } finally {
+      await services.close();
+    }
+  },
+};

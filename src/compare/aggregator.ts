@@ -1,0 +1,289 @@
+import avro from 'avsc';
+import type { Redis } from 'ioredis';
+import { decodeWireHeader, type JobSpec } from '../core/index.js';
+import { ReprocessError, errorMessage } from '../errors.js';
+import type { KafkaClient } from '../kafka/index.js';
+import type { Logger } from '../log.js';
+import { keys as redisKeys } from '../redis/keys.js';
+import { scripts } from '../redis/scripts.js';
+import type { RegistryClient } from '../registry/index.js';
+import { bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
+
+export type Side = 'live' | 'candidate';
+
+/** Field names in a side's counter hash; the unit separator keeps data values from colliding. */
+const SEP = '\x1f';
+const MICRO = 1_000_000;
+export const NULL_VALUE = '(null)';
+
+export interface AggregateOptions {
+  spec: JobSpec;
+  compareId: string;
+  liveVersion: number;
+  kafka: KafkaClient;
+  registry: RegistryClient;
+  redis: Redis;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Keep reading the candidate while its run writes it; finish once the run completed and was read to its end. */
+  follow?: () => Promise<boolean>;
+  onProgress?: (read: number) => void;
+}
+
+export interface Aggregates {
+  live: SideAggregate;
+  candidate: SideAggregate;
+  keys: KeyStats;
+  window: { from: string; to: string };
+}
+
+interface Counters {
+  fields: Map<string, number>;
+  keys: Map<string, number>;
+}
+
+function topicOf(spec: JobSpec, version: number): string {
+  return `${spec.dataset}_v${version}`;
+}
+
+/**
+ * Reads both versions over the job's window (by record timestamp) and accumulates exact counts
+ * and sums in Redis. Each batch's counters and the partition's next offset are applied in one Lua
+ * call that refuses a batch it has already applied, so several aggregators can share the work
+ * (one consumer group) and a restarted one continues without counting anything twice.
+ */
+export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
+  const { spec, kafka, redis } = o;
+  const v = spec.validate;
+  const admin = await kafka.admin();
+  const sides: Record<Side, string> = { live: topicOf(spec, o.liveVersion), candidate: spec.sinkTopic };
+  for (const [side, topic] of Object.entries(sides)) {
+    if (!(await admin.topicExists(topic))) {
+      throw new ReprocessError('SOURCE_MISSING', `the ${side} version's topic ${topic} does not exist.`, {
+        hint: side === 'candidate' ? `Replay it first: reprocess replay ${spec.specPath ?? '<job.yaml>'}` : 'Check validate.against, or the live version in `reprocess datasets`.',
+        context: { topic },
+      });
+    }
+  }
+  const fromMs = spec.window.kind === 'time' ? spec.window.fromMs : -Infinity;
+  const toMs = spec.window.kind === 'time' ? spec.window.toMs : Infinity;
+  const window = spec.window.kind === 'time'
+    ? { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() }
+    : { from: 'beginning', to: 'end' };
+
+  // End offsets are fixed on the first start and kept in Redis, so a restarted aggregator reads
+  // exactly what an uninterrupted one would have.
+  const metaKey = redisKeys.compare(o.compareId);
+  const ends = new Map<string, bigint>();
+  const refreshEnds = async (topics: string[]): Promise<void> => {
+    for (const topic of topics) for (const m of await admin.watermarks(topic)) ends.set(`${topic}:${m.partition}`, BigInt(m.high));
+  };
+  const stored = await redis.hgetall(metaKey);
+  if (stored.ends && !o.follow) {
+    for (const [k, val] of Object.entries(JSON.parse(stored.ends) as Record<string, string>)) ends.set(k, BigInt(val));
+  } else {
+    await refreshEnds([sides.live, sides.candidate]);
+    if (!o.follow) await redis.hset(metaKey, { ends: JSON.stringify(Object.fromEntries([...ends].map(([k, val]) => [k, val.toString()]))), liveVersion: String(o.liveVersion), candidateVersion: String(spec.version), startedAt: new Date().toISOString() });
+  }
+
+  const offsetsKey = redisKeys.compareOffsets(o.compareId);
+  const positions = async (): Promise<Map<string, bigint>> => new Map(Object.entries(await redis.hgetall(offsetsKey)).map(([k, val]) => [k, BigInt(val)]));
+  const finished = async (): Promise<boolean> => {
+    const pos = await positions();
+    return [...ends].every(([k, end]) => (pos.get(k) ?? 0n) >= end);
+  };
+
+  const types = new Map<number, avro.Type>();
+  const typeFor = async (id: number): Promise<avro.Type> => {
+    let t = types.get(id);
+    if (!t) {
+      t = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
+      types.set(id, t);
+    }
+    return t;
+  };
+
+  const count = (c: Counters, field: string, n: number): void => {
+    c.fields.set(field, (c.fields.get(field) ?? 0) + n);
+  };
+  let read = 0;
+  const sideOf = (topic: string): Side => (topic === sides.live ? 'live' : 'candidate');
+
+  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 });
+  let failure: unknown = null;
+  try {
+    await consumer.subscribe([sides.live, sides.candidate]);
+    await consumer.run({
+      onBatch: async (batch, ctx) => {
+        const pk = `${batch.topic}:${batch.partition}`;
+        const at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
+        const last = batch.records[batch.records.length - 1];
+        if (last && BigInt(last.offset) < at) {
+          consumer.seek(batch.topic, batch.partition, at.toString());
+          return;
+        }
+        const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
+        const records = batch.records.filter((r) => BigInt(r.offset) >= at && BigInt(r.offset) < end);
+        const c: Counters = { fields: new Map(), keys: new Map() };
+        for (const r of records) {
+          const ts = Number(r.timestamp);
+          if (ts < fromMs || ts >= toMs) continue;
+          let value: Record<string, unknown>;
+          try {
+            const { schemaId, body } = decodeWireHeader(r.value);
+            value = (await typeFor(schemaId)).fromBuffer(body) as Record<string, unknown>;
+          } catch (err) {
+            throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
+          }
+          count(c, 'count', 1);
+          count(c, `b${SEP}${bucketOf(ts, v.bucketMs)}`, 1);
+          for (const f of v.nulls) if (value[f] === null || value[f] === undefined) count(c, `n${SEP}${f}`, 1);
+          for (const m of v.measures) {
+            const x = value[m];
+            if (typeof x === 'number' && Number.isFinite(x)) count(c, `s${SEP}${m}`, Math.round(x * MICRO));
+          }
+          for (const d of v.dimensions) {
+            const raw = value[d];
+            const dv = raw === null || raw === undefined ? NULL_VALUE : String(raw);
+            count(c, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
+            for (const m of v.measures) {
+              const x = value[m];
+              if (typeof x === 'number' && Number.isFinite(x)) count(c, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, Math.round(x * MICRO));
+            }
+          }
+          const key = r.key?.toString('utf8') ?? NULL_VALUE;
+          c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
+        }
+        const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
+        if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);
+        if (next <= at) return;
+        const side = sideOf(batch.topic);
+        const args: (string | number)[] = [pk, at.toString(), next.toString(), c.fields.size];
+        for (const [f, n] of c.fields) args.push(f, n);
+        for (const [k, n] of c.keys) args.push(k, n);
+        await scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args);
+        ctx.resolveOffset((next - 1n).toString());
+        read += records.length;
+        o.onProgress?.(read);
+        await ctx.heartbeat();
+      },
+      // A stretch of only transaction markers (an EOS-written topic ends with one) moves the offset.
+      onSkipped: (topic, partition, from, nextOffset) => {
+        const pk = `${topic}:${partition}`;
+        const end = o.follow ? BigInt(nextOffset) : (ends.get(pk) ?? 0n);
+        const next = BigInt(nextOffset) < end ? BigInt(nextOffset) : end;
+        if (next <= BigInt(from)) return;
+        const side = sideOf(topic);
+        scripts.compareApply
+          .run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], [pk, from, next.toString(), 0])
+          .catch((err: unknown) => {
+            failure ??= err;
+          });
+      },
+      onCrash: (err, willRestart) => {
+        if (!willRestart) failure ??= err;
+      },
+    });
+    for (;;) {
+      if (failure) throw failure;
+      if (o.signal?.aborted) throw new ReprocessError('ABORTED', 'comparison stopped; run it again with the same --run-id to continue.');
+      if (o.follow) {
+        const runDone = await o.follow();
+        await refreshEnds([sides.live, sides.candidate]);
+        if (runDone && (await finished())) break;
+      } else if (await finished()) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  } finally {
+    await consumer.close().catch(() => undefined);
+    await admin.deleteGroups([`reprocess-compare-${o.compareId}`]).catch(() => undefined);
+  }
+
+  const live = await readSide(redis, o.compareId, 'live', spec);
+  const candidate = await readSide(redis, o.compareId, 'candidate', spec);
+  const keyStats = await readKeyStats(redis, o.compareId);
+  return { live, candidate, keys: keyStats, window };
+}
+
+async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSpec): Promise<SideAggregate> {
+  const h = await redis.hgetall(redisKeys.compareCounters(compareId, side));
+  const agg: SideAggregate = { count: 0, buckets: {}, nulls: {}, dimensions: {}, sums: {} };
+  for (const f of spec.validate.nulls) agg.nulls[f] = 0;
+  for (const m of spec.validate.measures) agg.sums[m] = 0;
+  for (const d of spec.validate.dimensions) agg.dimensions[d] = {};
+  for (const [field, raw] of Object.entries(h)) {
+    const n = Number(raw);
+    const parts = field.split(SEP);
+    if (field === 'count') agg.count = n;
+    else if (parts[0] === 'b' && parts[1] !== undefined) agg.buckets[parts[1]] = n;
+    else if (parts[0] === 'n' && parts[1] !== undefined) agg.nulls[parts[1]] = n;
+    else if (parts[0] === 's' && parts[1] !== undefined) agg.sums[parts[1]] = n / MICRO;
+    else if (parts[0] === 'd' && parts.length >= 4) {
+      const [, dim = '', value = ''] = parts;
+      const dimension = (agg.dimensions[dim] ??= {});
+      const entry = (dimension[value] ??= { count: 0, sums: Object.fromEntries(spec.validate.measures.map((m) => [m, 0])) });
+      if (parts[3] === 'count') entry.count = n;
+      else if (parts[3] === 's' && parts[4] !== undefined) entry.sums[parts[4]] = n / MICRO;
+    }
+  }
+  return agg;
+}
+
+const HISTOGRAM_RANGE = 5;
+
+async function readKeyStats(redis: Redis, compareId: string): Promise<KeyStats> {
+  const live = await redis.hgetall(redisKeys.compareKeys(compareId, 'live'));
+  const cand = await redis.hgetall(redisKeys.compareKeys(compareId, 'candidate'));
+  const stats: KeyStats = {
+    distinctLive: Object.keys(live).length,
+    distinctCandidate: Object.keys(cand).length,
+    onlyInLive: 0,
+    onlyInCandidate: 0,
+    inBoth: 0,
+    countMismatch: 0,
+    deltaHistogram: {},
+    examples: { onlyInLive: [], onlyInCandidate: [], countMismatch: [] },
+  };
+  const bump = (delta: number): void => {
+    const label = delta <= -(HISTOGRAM_RANGE + 1) ? `<=-${HISTOGRAM_RANGE + 1}` : delta >= HISTOGRAM_RANGE + 1 ? `>=${HISTOGRAM_RANGE + 1}` : String(delta);
+    stats.deltaHistogram[label] = (stats.deltaHistogram[label] ?? 0) + 1;
+  };
+  const example = (list: string[], k: string): void => {
+    if (list.length < 10) list.push(k);
+  };
+  for (const [k, raw] of Object.entries(live)) {
+    const l = Number(raw);
+    const cRaw = cand[k];
+    if (cRaw === undefined) {
+      stats.onlyInLive++;
+      example(stats.examples.onlyInLive, k);
+      bump(-l);
+      continue;
+    }
+    stats.inBoth++;
+    const c = Number(cRaw);
+    if (c !== l) {
+      stats.countMismatch++;
+      example(stats.examples.countMismatch, k);
+    }
+    bump(c - l);
+  }
+  for (const [k, raw] of Object.entries(cand)) {
+    if (live[k] !== undefined) continue;
+    stats.onlyInCandidate++;
+    example(stats.examples.onlyInCandidate, k);
+    bump(Number(raw));
+  }
+  return stats;
+}
+
+/** Deletes a comparison's state (for a fresh start under the same id). */
+export async function resetComparison(redis: Redis, compareId: string): Promise<void> {
+  await redis.del(
+    redisKeys.compare(compareId),
+    redisKeys.compareOffsets(compareId),
+    ...(['live', 'candidate'] as const).flatMap((s) => [redisKeys.compareCounters(compareId, s), redisKeys.compareKeys(compareId, s)]),
+  );
+}

@@ -1,0 +1,83 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import { withVersion, type Catalog } from '../catalog/index.js';
+import type { JobSpec } from '../core/index.js';
+import { ReprocessError } from '../errors.js';
+import type { KafkaClient } from '../kafka/index.js';
+import type { Logger } from '../log.js';
+import type { RegistryClient } from '../registry/index.js';
+import { aggregate } from './aggregator.js';
+import { evaluateGate, renderHtml, type GateReport } from './core/index.js';
+
+export interface CompareOptions {
+  spec: JobSpec;
+  compareId: string;
+  kafka: KafkaClient;
+  registry: RegistryClient;
+  redis: Redis;
+  catalog: Catalog;
+  logger: Logger;
+  signal?: AbortSignal;
+  follow?: boolean;
+  /** JSON report path; the HTML report is written beside it (same name, .html). */
+  reportPath?: string | null;
+  onProgress?: (read: number) => void;
+}
+
+export interface CompareResult {
+  report: GateReport;
+  reportPath: string | null;
+  htmlPath: string | null;
+}
+
+/** The version to compare with: validate.against, else the live version; never the candidate itself. */
+export async function baselineVersion(spec: JobSpec, catalog: Catalog): Promise<number> {
+  if (spec.validate.against !== null) return spec.validate.against;
+  const live = await catalog.liveVersion(spec.dataset);
+  if (live === null || live === spec.version) {
+    throw new ReprocessError('SPEC_INVALID', `${spec.dataset} has no live version to compare v${spec.version} with${live === spec.version ? ` (v${spec.version} itself is live)` : ''}.`, {
+      hint: 'Set validate.against to the version to compare with, or promote a version first.',
+      context: { dataset: spec.dataset },
+    });
+  }
+  return live;
+}
+
+/**
+ * Compares the job's version with the baseline over the job's window, evaluates the gate, writes
+ * the reports and records the verdict in the catalog (so `promote` can act on it).
+ */
+export async function compareVersions(o: CompareOptions): Promise<CompareResult> {
+  const { spec } = o;
+  const liveVersion = await baselineVersion(spec, o.catalog);
+  const follow = o.follow
+    ? async (): Promise<boolean> => ((await o.catalog.get(spec.dataset))?.versions.find((v) => v.version === spec.version)?.runState ?? null) === 'completed'
+    : undefined;
+  const agg = await aggregate({
+    spec, compareId: o.compareId, liveVersion, kafka: o.kafka, registry: o.registry, redis: o.redis, logger: o.logger,
+    ...(o.signal ? { signal: o.signal } : {}), ...(follow ? { follow } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const v = spec.validate;
+  const report = evaluateGate(agg.live, agg.candidate, agg.keys, {
+    tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
+    expected: v.expected?.items ?? [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
+  }, { dataset: spec.dataset, liveVersion, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+
+  let reportPath: string | null = null;
+  let htmlPath: string | null = null;
+  if (o.reportPath) {
+    reportPath = resolve(o.reportPath);
+    htmlPath = reportPath.replace(/\.json$/i, '') + '.html';
+    mkdirSync(dirname(reportPath), { recursive: true });
+    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(htmlPath, renderHtml(report));
+  }
+  await o.catalog.updateRetrying(spec.dataset, (r) => {
+    const current = r.versions.find((x) => x.version === spec.version);
+    if (!current) return null;
+    const state = current.state === 'live' || current.state === 'retired' ? current.state : report.passed ? 'passed' : 'failed';
+    return withVersion(r, spec.version, { gate: report.passed ? 'passed' : 'failed', state, report: reportPath });
+  });
+  return { report, reportPath, htmlPath };
+}

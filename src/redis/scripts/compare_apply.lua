@@ -1,0 +1,28 @@
+-- Applies one batch of comparison counters and moves that partition's offset, atomically and
+-- at most once: a batch delivered twice (a restarted or rebalanced aggregator) is applied once.
+--
+-- KEYS[1]  the side's counter hash      (keys.compareCounters(id, side))
+-- KEYS[2]  the side's per-key hash       (keys.compareKeys(id, side)): record key → records
+-- KEYS[3]  the offsets hash              (keys.compareOffsets(id)): "<topic>:<partition>" → next offset
+-- ARGV[1]  "<topic>:<partition>"
+-- ARGV[2]  the offset this batch starts at (the stored offset must equal it, or be absent)
+-- ARGV[3]  the offset after this batch
+-- ARGV[4]  n = number of counter pairs; then n pairs (field, integer increment);
+--          then the remaining ARGV are pairs (record key, integer increment)
+-- Returns 1 when applied, 0 when this batch was already applied (skipped).
+local stored = redis.call('HGET', KEYS[3], ARGV[1])
+if stored and tonumber(stored) ~= tonumber(ARGV[2]) then
+  return 0
+end
+local n = tonumber(ARGV[4])
+local i = 5
+for _ = 1, n do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return 1

@@ -1,0 +1,175 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateReport } from '../../src/compare/core/index.js';
+import { connectRedisChecked } from '../../src/redis/index.js';
+import { keys } from '../../src/redis/keys.js';
+import { BIN, cli } from '../support/cli.js';
+import { testEndpoints, testKafka, unique, waitFor } from '../support/env.js';
+import { createSource, makeEvents, TRANSFORM_JS, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
+
+const VALIDATE = `validate:
+  against: 2
+  dimensions: [country]
+  measures: [amount_cents]
+  nulls: [country]
+`;
+/** v3 variants of the fixture transform, each with one deliberate difference from v2. */
+const variant = (body: string): string => TRANSFORM_JS.replace('return {', `${body}\n  return {`);
+const BR_REVENUE = variant("if (event.country === 'BR') event = { ...event, amount: event.amount * 1.013 };");
+const DROP_ONE_PERCENT = variant('if (event.n % 100 === 7) return null;');
+const NULL_TEN_PERCENT = variant("if (event.n % 10 === 3) event = { ...event, country: null };");
+
+describe('comparison and validation gate', () => {
+  const kafka = testKafka();
+  let source: Source;
+  const jobs: JobDir[] = [];
+  beforeAll(async () => {
+    source = await createSource(kafka.client, makeEvents(3000), { partitions: 3 });
+  });
+  afterAll(async () => {
+    const admin = await kafka.client.admin();
+    const names = jobs.map((j) => j.dataset);
+    const topics = (await admin.listTopics()).filter((t) => names.some((n) => t.startsWith(n)));
+    if (topics.length) await admin.deleteTopics(topics).catch(() => undefined);
+    for (const j of jobs) j.cleanup();
+  });
+
+  /** Builds v2 with the plain transform and v3 with `transform`, returns the v3 job. */
+  async function versions(transform: string, extra = VALIDATE): Promise<JobDir> {
+    const dataset = unique('cmp').replace(/-/g, '_');
+    const v2 = writeJob(source, { dataset, version: 2 });
+    const v3 = writeJob(source, { dataset, version: 3, transform, extra });
+    jobs.push(v2, v3);
+    for (const j of [v2, v3]) {
+      const r = await cli(['replay', j.spec, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    return v3;
+  }
+  const compare = async (job: JobDir, args: string[] = []): Promise<{ code: number; report: GateReport; text: string }> => {
+    const r = await cli(['compare', job.spec, '--json', ...args]);
+    expect([0, 3], r.stderr).toContain(r.code);
+    return { code: r.code, report: JSON.parse(r.stdout) as GateReport, text: r.stderr };
+  };
+
+  it('identical versions pass with every difference zero', async () => {
+    const v3 = await versions(TRANSFORM_JS);
+    const { code, report } = await compare(v3);
+    expect(code).toBe(0);
+    expect(report.passed).toBe(true);
+    expect(report.totals.every((t) => t.relDiff === 0)).toBe(true);
+    expect(report.dimensions[0]?.failing).toEqual([]);
+    expect(report.keys).toMatchObject({ onlyInLive: 0, onlyInCandidate: 0, countMismatch: 0 });
+    expect(report.buckets.every((b) => b.old === b.new)).toBe(true);
+    const table = await cli(['compare', v3.spec]);
+    expect(table.stdout).toContain('PASSED');
+  });
+
+  it('revenue 1.3% higher in one country fails and names it; listed as expected, it passes', async () => {
+    const v3 = await versions(BR_REVENUE);
+    const failed = await compare(v3);
+    expect(failed.code).toBe(3);
+    const br = failed.report.dimensions[0]?.failing.find((f) => f.value === 'BR' && f.metric === 'amount_cents');
+    expect(br?.relDiff).toBeCloseTo(0.013, 3);
+    expect(br?.new).toBeGreaterThan(br?.old ?? Infinity);
+    expect(failed.report.failures.join('\n')).toContain('BR');
+    const text = await cli(['compare', v3.spec]);
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/FAILED/);
+    expect(text.stdout).toMatch(/country\s+BR\s+amount_cents/);
+
+    writeFileSync(join(v3.dir, 'expected.yaml'), '- dimension: country\n  value: BR\n  metric: amount_cents\n  max: 0.02\n  reason: v3 fixes BRL conversion\n- dimension: total\n  metric: count\n  reason: never needed\n');
+    writeFileSync(v3.spec, (await import('node:fs')).readFileSync(v3.spec, 'utf8').replace('  nulls: [country]\n', '  nulls: [country]\n  expected: ./expected.yaml\n'));
+    const passed = await compare(v3, ['--report', join(v3.dir, 'report.json')]);
+    expect(passed.code).toBe(0);
+    expect(passed.report.expectations.used.map((u) => u.value)).toEqual(['BR']);
+    expect(passed.report.expectations.unused.map((u) => u.metric)).toEqual(['count']);
+    const html = (await import('node:fs')).readFileSync(join(v3.dir, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('BR');
+    // The verdict is in the catalog: v3 may now be promoted.
+    const promoted = await cli(['promote', v3.dataset, '3']);
+    expect(promoted.code, promoted.stderr).toBe(0);
+  });
+
+  it('a candidate missing 1% of records fails on the total count', async () => {
+    const v3 = await versions(DROP_ONE_PERCENT);
+    const { code, report } = await compare(v3);
+    expect(code).toBe(3);
+    const count = report.totals.find((t) => t.metric === 'count');
+    expect(count?.passed).toBe(false);
+    expect(count?.relDiff).toBeCloseTo(0.01, 2);
+  });
+
+  it('a field nulled in 10% of records fails on its null rate', async () => {
+    const v3 = await versions(NULL_TEN_PERCENT);
+    const { code, report } = await compare(v3);
+    expect(code).toBe(3);
+    expect(report.totals.find((t) => t.metric === 'nulls.country')?.passed).toBe(false);
+  });
+
+  it('a killed aggregator restarted with the same run id gives the same report as an uninterrupted one', async () => {
+    const v3 = await versions(BR_REVENUE);
+    const whole = await compare(v3);
+    const redis = await connectRedisChecked(testEndpoints().redis);
+    const id = unique('killed-compare');
+    try {
+      const child = spawn(process.execPath, [BIN, 'compare', v3.spec, '--run-id', id, '--json'], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
+      const exited = new Promise((r) => child.once('exit', r));
+      // Kill it once it has applied some batches but not all.
+      await waitFor('the first applied batch', async () => ((await redis.hlen(keys.compareOffsets(id))) > 0 ? true : undefined), 60_000);
+      child.kill('SIGKILL');
+      await exited;
+      const resumed = await compare(v3, ['--run-id', id]);
+      const strip = (r: GateReport): unknown => ({ ...r, generatedAt: null });
+      expect(strip(resumed.report)).toEqual(strip(whole.report));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('promote: auto — a passing gate ends with the new version live, a failing one leaves the old one live', async () => {
+    const dataset = unique('auto').replace(/-/g, '_');
+    const v2 = writeJob(source, { dataset, version: 2, extra: 'promote: auto\n' });
+    const good = writeJob(source, { dataset, version: 3, extra: `${VALIDATE}promote: auto\n` });
+    const bad = writeJob(source, { dataset, version: 4, transform: DROP_ONE_PERCENT, extra: `${VALIDATE.replace('against: 2', 'against: 3')}promote: auto\n` });
+    jobs.push(v2, good, bad);
+    expect((await cli(['replay', v2.spec, '--json'])).code).toBe(0);
+    const r3 = await cli(['replay', good.spec, '--json']);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(r3.stderr).toContain('PASSED');
+    expect(r3.stderr).toContain(`${dataset} v3 is live now`);
+    const r4 = await cli(['replay', bad.spec, '--json']);
+    expect(r4.code, r4.stderr).toBe(0);
+    expect(r4.stderr).toContain('FAILED');
+    expect(r4.stderr).toContain('not promoted, the live pointer is unchanged');
+    const d = JSON.parse((await cli(['datasets', dataset, '--json'])).stdout) as { live: number; versions: { version: number; state: string }[] };
+    expect(d.live).toBe(3);
+    expect(d.versions.map((v) => [v.version, v.state])).toEqual([[2, 'retired'], [3, 'live'], [4, 'failed']]);
+  });
+
+  it('refuses bad input with exit 2: no baseline, a malformed expectations file', async () => {
+    const dataset = unique('cmp').replace(/-/g, '_');
+    const lonely = writeJob(source, { dataset, version: 3, extra: 'validate:\n  dimensions: [country]\n' });
+    jobs.push(lonely);
+    const r1 = await cli(['compare', lonely.spec]);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toContain('no live version to compare');
+
+    const bad = writeJob(source, { dataset, version: 4, extra: 'validate:\n  against: 2\n  dimensions: [country]\n  expected: ./bad.yaml\n' });
+    jobs.push(bad);
+    writeFileSync(join(bad.dir, 'bad.yaml'), '- dimension: country\n  metric: nonsense\n  reason: x\n');
+    const r2 = await cli(['compare', bad.spec]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/bad\.yaml:\d+/);
+    expect(r2.stderr).toContain('nonsense');
+
+    const unknownDim = writeJob(source, { dataset, version: 5, extra: 'validate:\n  against: 2\n  dimensions: [planet]\n' });
+    jobs.push(unknownDim);
+    const r3 = await cli(['compare', unknownDim.spec]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain('planet');
+  });
+});
