@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
+import { sleep } from '../util/sleep.js';
 import { bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
 
 export type Side = 'live' | 'candidate';
@@ -57,6 +58,8 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const v = spec.validate;
   const admin = await kafka.admin();
   const sides: Record<Side, string> = { live: topicOf(spec, o.liveVersion), candidate: spec.sinkTopic };
+  // A sidecar may start before the replay created its topic: wait for it.
+  while (o.follow && !(await admin.topicExists(sides.candidate)) && !o.signal?.aborted) await sleep(500, o.signal);
   for (const [side, topic] of Object.entries(sides)) {
     if (!(await admin.topicExists(topic))) {
       throw new ReprocessError('SOURCE_MISSING', `the ${side} version's topic ${topic} does not exist.`, {

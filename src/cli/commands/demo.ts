@@ -3,11 +3,14 @@ import { DEFAULT_KAFKA_BROKERS, DEFAULT_REDIS_URL, DEFAULT_SCHEMA_REGISTRY_URL }
 import { loadJobSpec } from '../../core/index.js';
 import { DEMO_HISTORY, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, produceEvents } from '../../demo/index.js';
 import { ReprocessError } from '../../errors.js';
-import { Catalog, emptyDataset } from '../../catalog/index.js';
+import { Catalog, emptyDataset, promote, rollback } from '../../catalog/index.js';
+import { resetComparison } from '../../compare/aggregator.js';
+import { renderTable } from '../../compare/core/index.js';
+import { compareVersions } from '../../compare/run.js';
 import { consumerGroupFor, runReplay } from '../../replay/engine.js';
 import { planReplay } from '../../replay/plan.js';
 import { keys } from '../../redis/keys.js';
-import { stackUp } from '../../stack/index.js';
+import { stackLayout, stackUp } from '../../stack/index.js';
 import { EXIT, table, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { openServices } from '../services.js';
@@ -20,13 +23,14 @@ const RUN_V3 = 'demo-user_engagement-v3';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'The whole workflow on the embedded stack, narrated: history, live v2, replay into v3.',
+  summary: 'The whole workflow on the embedded stack, narrated: history, live v2, replay into v3, compare, promote, roll back.',
   usage: 'reprocess demo [--force]',
   description: [
     'Starts the embedded stack if it is not running, writes ~90 days of raw `events` (schema v1 with',
     'integer user ids before a cutover, v2 with UUIDs after, a few malformed records), builds the live',
     'user_engagement_v2 with the old transform, then plans and replays the window into',
-    'user_engagement_v3 with the fixed one (examples/user_engagement). Safe to run again: the demo\'s',
+    'user_engagement_v3 with the fixed one (examples/user_engagement) while the comparison runs beside',
+    'it, shows the report and the gate, promotes v3, rolls back and promotes again. Safe to run again: the demo\'s',
     'dataset topics are rebuilt from scratch and `events` is reused.',
     'It refuses to run against endpoints other than the embedded stack unless --force is given,',
     'because it deletes and rewrites the topics user_engagement_v2 and user_engagement_v3.',
@@ -99,19 +103,39 @@ export const demoCommand: Command = {
       say('4. Planning the v3 backfill (window resolved to offsets per partition; nothing is written):');
       const v3 = await loadJobSpec(join(dir, 'job.yaml'));
       const plan = await planReplay(v3, services.kafka, { sampleBytes: true });
-      io.stdout(table(['PARTITION', 'START', 'END', 'RECORDS'], plan.ranges.map((r) => [String(r.partition), r.start, r.end, formatCount(r.records)])).trimEnd().replace(/^/gm, '   ') + '\n');
+      io.stdout(table(['PARTITION', 'START', 'END', 'RECORDS'], plan.ranges.map((r) => [String(r.partition), r.start, r.end, formatCount(r.records)])).trimEnd().replace(/^(?=.)/gm, '   ') + '\n');
       say(`   ${formatCount(plan.summary.records)} records, ~${formatCount(plan.summary.estimatedBytes / 1024)} KiB; at ${formatCount(v3.rate?.recordsPerSec ?? 0)} records/s about ${formatDuration(plan.summary.estimatedSeconds)}.`);
 
-      say('5. Replaying into user_engagement_v3 with the fixed transform, exactly once, throttled by the shared Redis token bucket:');
+      say('5. Replaying into user_engagement_v3 with the fixed transform, exactly once, throttled by the shared Redis token bucket,');
+      say('   while the comparison with v2 runs beside it as a sidecar:');
       const display = new ProgressDisplay(io.stderr, io.isTTY, 2_000);
-      const r3 = await runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, onProgress: (s) => display.update(s) });
+      const reportPath = join(stackLayout(io.env).home, 'reports', `${RUN_V3}-compare.json`);
+      await resetComparison(redis, `${RUN_V3}-compare`);
+      const [r3, compared] = await Promise.all([
+        runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, onProgress: (s) => display.update(s) }),
+        compareVersions({ spec: v3, compareId: `${RUN_V3}-compare`, kafka: services.kafka, registry: services.registry, redis, catalog, logger: log, signal: io.signal, follow: true, reportPath }),
+      ]);
       if (r3.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r3.written)} records to user_engagement_v3 in ${formatDuration(r3.durationMs / 1000)}; ${r3.dlq} to user_engagement_v3.dlq, each with headers saying where it came from and why.`);
+
+      say('6. The comparison of v3 with the live v2 (counts, keys, null rates, revenue per country, category and segment):');
+      io.stdout(renderTable(compared.report).trimEnd().replace(/^(?=.)/gm, '   ') + '\n');
+      say('   Brazil\'s revenue differs by more than the 0.5% tolerance: that is the bug fix, documented in');
+      say('   expected-differences.yaml, so the gate counts it as explained.');
       say(`   ${(await autoPromote(catalog, v3, 'reprocess demo')).message}`);
-      say('   (The comparison aggregator and its gate are not built yet, so v3 stays a candidate; v2 stays live.)');
+
+      say('7. Rolling back (one atomic catalog write), then promoting v3 again:');
+      const back = await catalog.update('user_engagement', (r) => rollback(r, { by: 'reprocess demo', reason: 'demo: show a rollback' }));
+      say(`   rollback: live is v${String(back.live)} again; readers resolving user_engagement get user_engagement_v${String(back.live)}.`);
+      const again = await catalog.update('user_engagement', (r) => promote(r, 3, { by: 'reprocess demo', reason: 'demo: re-promote' }));
+      say(`   promote: live is v${String(again.live)}; the history records who, when, which run and report:`);
+      const hist = (await catalog.get('user_engagement'))?.history ?? [];
+      io.stdout(table(['WHEN', 'ACTION', 'FROM', 'TO', 'BY', 'RUN'], hist.map((h) => [h.at, h.action, h.from === null ? '-' : `v${h.from}`, `v${h.to}`, h.by, h.run ?? '-'])).trimEnd().replace(/^(?=.)/gm, '   ') + '\n');
 
       say('');
       say('Where to look next:');
+      say(`  ${compared.htmlPath ?? ''}   the comparison report (open it in a browser)`);
+      say('  reprocess datasets user_engagement          versions, live pointer, history');
       say(`  reprocess status ${RUN_V3}                 partitions, workers, rate`);
       say('  kcat -b 127.0.0.1:9092 -C -t user_engagement_v3.dlq -e -f \'%h\\n\'   why records were rejected');
       say(`  ${join(dir, 'README.md')}   the example job, to copy for your own`);
