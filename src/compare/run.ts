@@ -8,6 +8,7 @@ import type { KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
 import { aggregate } from './aggregator.js';
+import { BucketJudge } from './buckets.js';
 import { evaluateGate, renderHtml, type GateReport } from './core/index.js';
 
 export interface CompareOptions {
@@ -51,8 +52,18 @@ export async function baselineVersion(spec: JobSpec, catalog: Catalog): Promise<
 export async function compareVersions(o: CompareOptions): Promise<CompareResult> {
   const { spec } = o;
   const liveVersion = await baselineVersion(spec, o.catalog);
+  const judge = new BucketJudge({ spec, compareId: o.compareId, kafka: o.kafka, redis: o.redis, logger: o.logger, liveTopic: `${spec.dataset}_v${liveVersion}` });
+  let lastJudged = 0;
+  // Following a replay: judge finished buckets every couple of seconds; done once its run ended.
   const follow = o.follow
-    ? async (): Promise<boolean> => ((await o.catalog.get(spec.dataset))?.versions.find((v) => v.version === spec.version)?.runState ?? null) === 'completed'
+    ? async (): Promise<boolean> => {
+        const v = (await o.catalog.get(spec.dataset))?.versions.find((x) => x.version === spec.version);
+        if (Date.now() - lastJudged >= 2_000) {
+          lastJudged = Date.now();
+          await judge.check(v?.run ?? null).catch((err: unknown) => o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'bucket check failed; trying again'));
+        }
+        return v?.runState === 'completed' || v?.runState === 'failed';
+      }
     : undefined;
   const agg = await aggregate({
     spec, compareId: o.compareId, liveVersion, kafka: o.kafka, registry: o.registry, redis: o.redis, logger: o.logger,

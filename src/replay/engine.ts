@@ -105,6 +105,7 @@ export function transactionalIdFor(runId: string, partition: number): string {
 }
 
 const MIN_DLQ_SAMPLE = 200;
+const BATCH_TURN_MS = 1_000;
 
 /**
  * Runs (or resumes) one worker of a replay. Every chunk of records becomes one Kafka transaction
@@ -321,8 +322,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     const records = batch.records.filter((r) => BigInt(r.offset) >= st.position && BigInt(r.offset) < st.end);
     let i = 0;
     let chunkStart = 0;
+    const batchStart = performance.now();
     while (i < records.length) {
       if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
+      // Give the other partitions a turn about once a second: the rest of this batch is fetched
+      // again from the committed position, so partitions advance together (in event time too).
+      if (i > 0 && performance.now() - batchStart >= BATCH_TURN_MS) return;
       // Under a rate limit a transaction holds about maxMs of work, so commits stay frequent.
       const limit = throttle.currentLimit();
       const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
@@ -528,6 +533,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
     // Wait until every partition of the run is done (by any worker), or we are told to stop.
     while (!stopController.signal.aborted) {
+      const abortReason = await store.abortRequested(runId).catch(() => null);
+      if (abortReason) {
+        failure ??= new ReprocessError('ABORTED', `run ${runId} was stopped by its comparison: ${abortReason}`, {
+          hint: 'Fix the transform, then replay into a new version (this one failed validation).',
+          context: { runId },
+        });
+        break;
+      }
       const snap = await snapshot();
       options.onProgress?.(snap);
       await persist(snap).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'could not save progress to Redis'));

@@ -106,6 +106,15 @@ export class RunStore {
     return Object.values(h).map((v) => JSON.parse(v) as WorkerHeartbeat);
   }
 
+  /** Asks every worker of the run to stop (the early abort of a failing comparison); the reason is kept. */
+  async requestAbort(runId: string, reason: string): Promise<void> {
+    await this.redis.hset(keys.run(runId), { abortRequested: reason });
+  }
+
+  async abortRequested(runId: string): Promise<string | null> {
+    return (await this.redis.hget(keys.run(runId), 'abortRequested')) || null;
+  }
+
   async recent(limit = 20): Promise<string[]> {
     return this.redis.zrevrange(keys.runs(), 0, limit - 1);
   }

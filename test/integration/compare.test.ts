@@ -6,6 +6,7 @@ import type { GateReport } from '../../src/compare/core/index.js';
 import { connectRedisChecked } from '../../src/redis/index.js';
 import { keys } from '../../src/redis/keys.js';
 import { BIN, cli } from '../support/cli.js';
+import { startWorker } from '../support/workers.js';
 import { testEndpoints, testKafka, unique, waitFor } from '../support/env.js';
 import { createSource, makeEvents, TRANSFORM_JS, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
 
@@ -148,6 +149,31 @@ describe('comparison and validation gate', () => {
     const d = JSON.parse((await cli(['datasets', dataset, '--json'])).stdout) as { live: number; versions: { version: number; state: string }[] };
     expect(d.live).toBe(3);
     expect(d.versions.map((v) => [v.version, v.state])).toEqual([[2, 'retired'], [3, 'live'], [4, 'failed']]);
+  });
+
+  it('following a replay, a finished bucket that fails hard stops the replay early, with the reason in the run', { timeout: 180_000 }, async () => {
+    const dataset = unique('abort').replace(/-/g, '_');
+    const v2 = writeJob(source, { dataset, version: 2 });
+    // v3 loses day 3 entirely (events 48..95): that bucket differs by 100%, far above 0.5% × 10.
+    const v3 = writeJob(source, {
+      dataset, version: 3, transform: variant('if (event.n >= 48 && event.n < 96) return null;'),
+      extra: `${VALIDATE}  abortOnFailure: true\nrate:\n  records: 100\n  burst: 200ms\n`,
+    });
+    jobs.push(v2, v3);
+    expect((await cli(['replay', v2.spec, '--json'])).code).toBe(0);
+    const runId = `${dataset}-v3-run`;
+    const started = Date.now();
+    const replay = startWorker(v3.spec, runId);
+    const compared = await cli(['compare', v3.spec, '--follow', '--json']);
+    const code = await replay.exited;
+    expect(code, replay.output()).toBe(1);
+    expect(replay.output()).toContain('stopped by its comparison: bucket 2026-01-03T00:00:00.000Z has 0 records');
+    // 3,000 records at 100/s would take 30 s: it stopped long before.
+    expect(Date.now() - started).toBeLessThan(25_000);
+    expect(compared.code).toBe(3);
+    const status = JSON.parse((await cli(['status', runId, '--json'])).stdout) as { state: string; error: string };
+    expect(status.state).toBe('failed');
+    expect(status.error).toContain('bucket 2026-01-03');
   });
 
   it('refuses bad input with exit 2: no baseline, a malformed expectations file', async () => {
