@@ -4,6 +4,7 @@
  * run does not wipe the throughput table and nothing outside the markers is touched.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ComparisonMemory, RedisServerStats } from './aggregator.ts';
 import type { CpuProfileSummary } from './cpuprofile.ts';
 import type { MachineInfo, PhaseFigures } from './lib.ts';
 import type { RateFigures } from './rate.ts';
@@ -21,6 +22,32 @@ export interface ReplayFigures extends PhaseFigures {
   sinkRecords: number;
   /** Sink offsets not holding records: transaction markers (one per sink partition per transaction). */
   sinkMarkers: number;
+  /** Key + value bytes of the sink's committed records (absent in results files written before it was kept). */
+  sinkBytes?: number;
+}
+
+/**
+ * The comparison aggregator over both replays' sinks. `records` are the records it read from
+ * both topics together (so records/s is per record read, the same unit as the replay's);
+ * `bytes` their key + value bytes.
+ */
+export interface AggregatorFigures extends PhaseFigures {
+  compareId: string;
+  /** The at-least-once sink, compared as the live version. */
+  live: { version: number; topic: string; records: number };
+  /** The exactly-once sink, compared as the candidate. */
+  candidate: { version: number; topic: string; records: number };
+  dimensions: string[];
+  measures: string[];
+  nulls: string[];
+  gate: { passed: boolean; differences: number; dimensionValues: Record<string, number>; buckets: number; totals: number };
+  keys: { distinctLive: number; distinctCandidate: number; onlyInLive: number; onlyInCandidate: number; countMismatch: number };
+  /** Time the aggregator spent awaiting each Redis command it sent (timed around its connection). */
+  redisWaitsSeconds: Record<string, { calls: number; seconds: number }>;
+  /** Redis server CPU and script time over the phase (INFO; includes any other client of the server). */
+  redisServer: RedisServerStats;
+  /** The comparison's hashes in Redis just before they were deleted. */
+  redisMemory: ComparisonMemory;
 }
 
 export interface NaiveFigures extends PhaseFigures {
@@ -58,7 +85,8 @@ export interface BenchResults {
     naive: NaiveFigures | null;
     replayAtLeastOnce: ReplayFigures | null;
     replayExactlyOnce: ReplayFigures | null;
-    aggregator: null;
+    /** null in files from before the aggregator was measured, or when the phase was not run. */
+    aggregator: AggregatorFigures | null;
   };
   rateAccuracy: { burstMs: number; chunkRecords: number; runs: RateFigures[] } | null;
   memory: { points: MemoryPoint[]; growthRatio: number | null } | null;
@@ -108,7 +136,8 @@ export function renderMain(r: BenchResults): string {
   row('naive kafkajs loop, at-least-once', res.naive);
   row('replay, at-least-once', res.replayAtLeastOnce);
   row('replay, exactly-once', res.replayExactlyOnce);
-  lines.push('| comparison aggregator (not built yet) | – | – | – | – | – | – | – | – | – | – |');
+  if (res.aggregator) row('comparison aggregator (both sinks: records read from the two topics)', res.aggregator);
+  else lines.push('| comparison aggregator (not measured in this run) | – | – | – | – | – | – | – | – | – | – |');
   const waits = (label: string, f: ReplayFigures | null): void => {
     if (!f?.waitsSeconds) return;
     const fmt = ([k, w]: [string, { calls: number; seconds: number }]): string => `\`${k.replace(/^close: /, '')}\` ${n(w.seconds, 2)} s / ${n(w.calls)} call${w.calls === 1 ? '' : 's'}`;
@@ -125,6 +154,18 @@ export function renderMain(r: BenchResults): string {
     waits('at-least-once', res.replayAtLeastOnce);
     waits('exactly-once', res.replayExactlyOnce);
   }
+  const a = res.aggregator;
+  if (a) {
+    const size = (b: number): string => (b >= 2 ** 20 ? `${n(b / 2 ** 20, 2)} MiB` : `${n(b / 1024, 1)} KiB`);
+    const m = a.redisMemory;
+    const rw = Object.entries(a.redisWaitsSeconds).filter(([, w]) => w.seconds >= 0.005).map(([k, w]) => `\`${k}\` ${n(w.seconds, 2)} s / ${n(w.calls)} call${w.calls === 1 ? '' : 's'}`);
+    lines.push('');
+    lines.push(`Comparison aggregator: \`aggregate()\` + \`evaluateGate\` in the bench process over \`${a.live.topic}\` (the at-least-once sink as the live v${a.live.version}, ${n(a.live.records)} records) and \`${a.candidate.topic}\` (the exactly-once sink as candidate v${a.candidate.version}, ${n(a.candidate.records)} records); dimensions ${a.dimensions.join(', ')}, measures ${a.measures.join(', ')}, nulls ${a.nulls.join(', ')}.`);
+    lines.push('');
+    lines.push(`- gate: **${a.gate.passed ? 'passed' : 'FAILED'}** with ${a.gate.differences === 0 ? 'every difference zero' : `${n(a.gate.differences)} differences`} (${a.gate.totals} totals, ${Object.entries(a.gate.dimensionValues).map(([d, v]) => `${n(v)} ${d} values`).join(', ')}, ${n(a.gate.buckets)} day buckets; ${n(a.keys.distinctLive)} / ${n(a.keys.distinctCandidate)} distinct record keys, ${n(a.keys.onlyInLive + a.keys.onlyInCandidate)} only in one side, ${n(a.keys.countMismatch)} counted differently).`);
+    lines.push(`- ${n(a.batches)} consumed batches over both topics; awaiting Redis: ${rw.join(', ')}. Redis server over the phase: ${n(a.redisServer.cpuSeconds, 2)} CPU s, ${n(a.redisServer.scriptSeconds, 2)} s inside ${n(a.redisServer.scriptCalls)} script calls (INFO; includes any other client of this Redis).`);
+    lines.push(`- Redis memory of the comparison: per-key record counts ${size(m.keysHashBytes.live)} + ${size(m.keysHashBytes.candidate)} for ${n(m.keysHashFields.live)} + ${n(m.keysHashFields.candidate)} distinct keys (${n(m.bytesPerDistinctKey, 1)} bytes per key per side), counters ${size(m.countersHashBytes.live)} + ${size(m.countersHashBytes.candidate)} (${n(m.countersHashFields.live)} + ${n(m.countersHashFields.candidate)} fields), offsets ${size(m.offsetsHashBytes)} (\`MEMORY USAGE\`, exact); deleted after the phase.`);
+  }
   lines.push('');
   lines.push('| ratio (records/s ÷ records/s) | value |');
   lines.push('|---|--:|');
@@ -135,7 +176,7 @@ export function renderMain(r: BenchResults): string {
   lines.push(`| exactly-once replay ÷ naive loop | ${x(ra.eosVsNaive)} |`);
   lines.push(`| at-least-once replay ÷ naive loop | ${x(ra.atLeastOnceVsNaive)} |`);
   lines.push(`| exactly-once ÷ at-least-once replay | ${x(ra.eosVsAtLeastOnce)} |`);
-  lines.push(`| aggregator ÷ replay (\`aggregatorVsReplay\`) | – (comparison aggregator not built yet) |`);
+  lines.push(`| aggregator (records read from both sinks) ÷ exactly-once replay (\`aggregatorVsReplay\`) | ${ra.aggregatorVsReplay === null ? '– (aggregator not measured in this run)' : x(ra.aggregatorVsReplay)} |`);
   if (r.rateAccuracy) {
     lines.push('');
     lines.push(`Rate accuracy (one Redis token bucket, burst ${r.rateAccuracy.burstMs} ms, chunks of ${n(r.rateAccuracy.chunkRecords)} records):`);

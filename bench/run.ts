@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: measures, in one run so the ratios hold, the raw-copy I/O ceiling (kcat), a
- * naive kafkajs loop, the replay at-least-once and exactly-once, the shared token bucket's rate
- * accuracy, and optionally the replay's memory at two sizes and its CPU profile. Writes
+ * naive kafkajs loop, the replay at-least-once and exactly-once, the comparison aggregator over
+ * both replays' sinks, the shared token bucket's rate accuracy, and optionally the replay's memory
+ * at two sizes and its CPU profile. Writes
  * bench/results/<time>.json and the tables in BENCHMARKS.md. See BENCHMARKS.md for what each
  * figure means.
  *
@@ -14,11 +15,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openServices, type Services } from '../dist/cli/services.js';
+import { aggregate, resetComparison } from '../dist/compare/aggregator.js';
 import { loadJobSpec, type JobSpec } from '../dist/core/index.js';
 import { uuidv5 } from '../dist/core/uuid.js';
 import { createLogger } from '../dist/log.js';
 import { keys } from '../dist/redis/keys.js';
 import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
+import { comparisonMemory, differences, evaluateGate, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
   MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, timedKafka, vitestRunning,
@@ -27,12 +30,12 @@ import {
 import { naiveUuidv5, runNaive } from './naive.ts';
 import { measureRate } from './rate.ts';
 import { rawCopy } from './rawcopy.ts';
-import { updateBenchmarksMd, type BenchResults, type MemoryPoint, type NaiveFigures, type ReplayFigures } from './report.ts';
+import { updateBenchmarksMd, type AggregatorFigures, type BenchResults, type MemoryPoint, type NaiveFigures, type ReplayFigures } from './report.ts';
 import { createSource, measureTopic, tempDir, writeJob, type SourceTopic } from './source.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
-const PHASES = ['raw', 'naive', 'alo', 'eos', 'rate', 'memory', 'cpuprof'] as const;
+const PHASES = ['raw', 'naive', 'alo', 'eos', 'agg', 'rate', 'memory', 'cpuprof'] as const;
 type Phase = (typeof PHASES)[number];
 
 const USAGE = `npm run bench -- [options]
@@ -40,7 +43,9 @@ const USAGE = `npm run bench -- [options]
   --records N        records in the source topic (default 1000000; 100k, 1M accepted)
   --partitions P     source partitions (default 6)
   --only a,b         phases to run: ${PHASES.join(', ')}
-                     (default: raw,naive,alo,eos,rate, plus memory / cpuprof when asked for)
+                     (default: raw,naive,alo,eos,agg,rate, plus memory / cpuprof when asked for;
+                     agg, the comparison aggregator, reads the sinks alo and eos write, so it
+                     needs both)
   --memory           also run the exactly-once replay in child processes at N and 5N records
                      (5N capped by --memory-max) and report each one's peak RSS
   --memory-max M     cap of the larger memory size (default 5000000)
@@ -86,8 +91,9 @@ function options() {
     const bad = asked.filter((p) => !(PHASES as readonly string[]).includes(p));
     if (bad.length) throw new Error(`--only: unknown phase ${bad.join(', ')}; known: ${PHASES.join(', ')}`);
     phases = asked as Phase[];
+    if (phases.includes('agg') && !(phases.includes('alo') && phases.includes('eos'))) throw new Error('--only: agg compares the sinks of the alo and eos replays; add alo,eos');
   } else {
-    phases = ['raw', 'naive', 'alo', 'eos', 'rate'];
+    phases = ['raw', 'naive', 'alo', 'eos', 'agg', 'rate'];
     if (values.memory) phases.push('memory');
     if (values['cpu-prof']) phases.push('cpuprof');
   }
@@ -129,6 +135,7 @@ class Created {
   groups = new Set<string>();
   subjects = new Set<string>();
   runIds = new Set<string>();
+  compareIds = new Set<string>();
 
   async remove(services: Services): Promise<void> {
     const admin = await services.kafka.admin();
@@ -136,6 +143,7 @@ class Created {
     const topics = [...this.topics].filter((t) => existing.has(t));
     if (topics.length) await admin.deleteTopics(topics).catch((err: unknown) => log(`could not delete topics: ${String(err)}`));
     for (const g of this.groups) await admin.deleteGroups([g]).catch(() => undefined);
+    for (const c of this.compareIds) await admin.deleteGroups([`reprocess-compare-${c}`]).catch(() => undefined);
     const reg = services.endpoints.registry;
     const headers: Record<string, string> = {};
     if (reg.auth) headers.Authorization = 'Basic ' + Buffer.from(`${reg.auth.username}:${reg.auth.password}`).toString('base64');
@@ -150,6 +158,7 @@ class Created {
       await redis.zrem(keys.runs(), id);
     }
     for (const t of this.topics) await redis.del(keys.sinkOwner(t));
+    for (const c of this.compareIds) await resetComparison(redis, c);
   }
 }
 
@@ -245,12 +254,89 @@ async function main(): Promise<void> {
     });
     const s = m.value;
     if (s.state !== 'completed' || s.read !== src.records) throw new Error(`replay ${runId} ${s.state} after reading ${s.read} of ${src.records} records`);
-    const sinkRecords = (await measureTopic(services.endpoints, spec.sinkTopic)).records;
+    const { records: sinkRecords, bytes: sinkBytes } = await measureTopic(services.endpoints, spec.sinkTopic);
     if (sinkRecords !== s.written) throw new Error(`${spec.sinkTopic} holds ${sinkRecords} committed records; the replay wrote ${s.written}`);
     const sinkOffsets = (await (await services.kafka.admin()).watermarks(spec.sinkTopic)).reduce((n, w) => n + Number(BigInt(w.high) - BigInt(w.low)), 0);
     const f = figures({ records: src.records, bytes: src.bytes, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times });
     log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s, start-up ${f.startupSeconds ?? '?'} s, finish ${f.finishSeconds ?? '?'} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
-    return { ...f, delivery, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords };
+    return { ...f, delivery, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords, sinkBytes };
+  };
+
+  /**
+   * The comparison aggregator over the two replays' sinks: the exactly-once sink (the job's own
+   * version) as the candidate, the at-least-once sink as the version it is validated against.
+   * They hold the same records, so the gate must pass with every difference zero.
+   */
+  const aggregator = async (alo: ReplayFigures, eos: ReplayFigures, versions: { live: number; candidate: number }): Promise<AggregatorFigures> => {
+    const base = await job(source?.topic ?? '', versions.candidate);
+    if (base.sinkTopic !== eos.sinkTopic) throw new Error(`the aggregator's candidate ${base.sinkTopic} is not the exactly-once sink ${eos.sinkTopic}`);
+    // The example's validate section (dimensions, measures, nulls; default bucket, tolerance and
+    // quorum), against the at-least-once version; its expected differences explain v2 → v3 and
+    // have nothing to explain between two copies of v3, so none are loaded.
+    const spec: JobSpec = {
+      ...base,
+      validate: { ...base.validate, against: versions.live, dimensions: ['country', 'product_category', 'user_segment'], measures: ['revenue_usd'], nulls: ['country'], expected: null },
+    };
+    const liveTopic = `${spec.dataset}_v${versions.live}`;
+    if (liveTopic !== alo.sinkTopic) throw new Error(`the aggregator's live version ${liveTopic} is not the at-least-once sink ${alo.sinkTopic}`);
+    const compareId = `${id}-compare-${randomUUID().slice(0, 8)}`;
+    created.compareIds.add(compareId);
+    log(`comparison aggregator: ${eos.sinkTopic} (candidate) against ${alo.sinkTopic} (live)`);
+    const benchRedis = await services.redis();
+    const redisWaits: Record<string, { calls: number; ms: number }> = {};
+    let read = 0;
+    const r0 = await redisServerStats(benchRedis);
+    const m = await inProcess(async (times) => {
+      const svc = openServices(process.env, logger);
+      try {
+        const redis = timedRedis(await svc.redis(), redisWaits);
+        const agg = await aggregate({ spec, compareId, liveVersion: versions.live, kafka: timedKafka(svc.kafka, times), registry: svc.registry, redis, logger, onProgress: (n) => (read = n) });
+        const v = spec.validate;
+        const report = evaluateGate(agg.live, agg.candidate, agg.keys, {
+          tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
+          expected: [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
+        }, { dataset: spec.dataset, liveVersion: versions.live, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+        return { agg, report };
+      } finally {
+        await svc.close();
+      }
+    });
+    const redisServer = redisStatsSince(r0, await redisServerStats(benchRedis));
+    const { agg, report } = m.value;
+    const memory = await comparisonMemory(benchRedis, compareId);
+    if (!o.keep) await resetComparison(benchRedis, compareId);
+    const expectedRead = alo.sinkRecords + eos.sinkRecords;
+    const diffs = differences(report, agg.keys, { records: eos.sinkRecords });
+    if (alo.sinkRecords !== eos.sinkRecords) diffs.unshift(`the sinks hold ${alo.sinkRecords} (at-least-once) and ${eos.sinkRecords} (exactly-once) records`);
+    if (read !== expectedRead) diffs.unshift(`the aggregator read ${read} records; the two sinks hold ${expectedRead}`);
+    if (diffs.length) {
+      throw new Error(`comparison aggregator: ${eos.sinkTopic} and ${alo.sinkTopic} hold the same records, but the comparison found ${diffs.length} difference(s):\n  ${diffs.slice(0, 20).join('\n  ')}`);
+    }
+    const f = figures({
+      records: read, bytes: (alo.sinkBytes ?? 0) + (eos.sinkBytes ?? 0), wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes,
+      rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times,
+    });
+    log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s read (${read.toLocaleString('en-US')} records in ${f.wallSeconds} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB; gate ${report.passed ? 'passed' : 'failed'} with every difference zero; Redis ${redisServer.cpuSeconds} CPU s`);
+    return {
+      ...f,
+      compareId,
+      live: { version: versions.live, topic: alo.sinkTopic, records: agg.live.count },
+      candidate: { version: versions.candidate, topic: eos.sinkTopic, records: agg.candidate.count },
+      dimensions: spec.validate.dimensions,
+      measures: spec.validate.measures,
+      nulls: spec.validate.nulls,
+      gate: {
+        passed: report.passed,
+        differences: 0,
+        totals: report.totals.length,
+        dimensionValues: Object.fromEntries(report.dimensions.map((d) => [d.dimension, d.values])),
+        buckets: report.buckets.length,
+      },
+      keys: { distinctLive: agg.keys.distinctLive, distinctCandidate: agg.keys.distinctCandidate, onlyInLive: agg.keys.onlyInLive, onlyInCandidate: agg.keys.onlyInCandidate, countMismatch: agg.keys.countMismatch },
+      redisWaitsSeconds: Object.fromEntries(Object.entries(redisWaits).map(([k, w]) => [k, { calls: w.calls, seconds: round(w.ms / 1000, 3) }])),
+      redisServer,
+      redisMemory: memory,
+    };
   };
 
   /** The exactly-once replay in a child process (memory, CPU profile). */
@@ -326,6 +412,9 @@ async function main(): Promise<void> {
 
     if (has('alo') && src) results.replayAtLeastOnce = await replay(src, 101, 'at-least-once');
     if (has('eos') && src) results.replayExactlyOnce = await replay(src, 102, 'exactly-once');
+    if (has('agg') && results.replayAtLeastOnce && results.replayExactlyOnce) {
+      results.aggregator = await aggregator(results.replayAtLeastOnce, results.replayExactlyOnce, { live: 101, candidate: 102 });
+    }
 
     if (has('rate')) {
       log(`rate accuracy: ${o.rateTarget}/s for ${o.rateSeconds} s, 1 and 4 workers`);
@@ -404,16 +493,16 @@ async function main(): Promise<void> {
     ratios: {
       eosVsRawCopy: r(res.replayExactlyOnce, res.rawCopy),
       atLeastOnceVsRawCopy: r(res.replayAtLeastOnce, res.rawCopy),
-      aggregatorVsReplay: null,
+      aggregatorVsReplay: r(res.aggregator, res.replayExactlyOnce),
       naiveVsRawCopy: r(res.naive, res.rawCopy),
       eosVsNaive: r(res.replayExactlyOnce, res.naive),
       atLeastOnceVsNaive: r(res.replayAtLeastOnce, res.naive),
       eosVsAtLeastOnce: r(res.replayExactlyOnce, res.replayAtLeastOnce),
     },
     notes: {
-      aggregator: 'comparison aggregator not built yet',
+      aggregator: 'aggregate() + evaluateGate in the bench process over the at-least-once sink (live) and the exactly-once sink (candidate); records = records read from both topics; aggregatorVsReplay = its records/s over the exactly-once replay\'s; the gate must pass with every difference zero',
       units: 'MB = 10^6 bytes of source key+value per second; RSS in MiB; CPU s = user + system seconds of the measured process(es)',
-      inProcess: 'naive and both replays run inside the bench process (peak RSS reset per phase via /proc/self/clear_refs); memory and cpuprof phases run in child processes',
+      inProcess: 'naive, both replays and the aggregator run inside the bench process (peak RSS reset per phase via /proc/self/clear_refs); memory and cpuprof phases run in child processes',
       brokerCpu: 'CPU of the Kafka broker process during the phase; includes any other client of the shared broker',
     },
   };
@@ -422,13 +511,13 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, file), JSON.stringify(out, null, 2) + '\n');
   log(`wrote bench/results/${file}`);
   if (o.doc) {
-    const main = ['raw', 'naive', 'alo', 'eos', 'rate'].some((p) => has(p as Phase));
+    const main = ['raw', 'naive', 'alo', 'eos', 'agg', 'rate'].some((p) => has(p as Phase));
     updateBenchmarksMd(join(ROOT, 'BENCHMARKS.md'), out, { main, memory: memory !== null, cpu: cpuProfile !== null });
     log('updated BENCHMARKS.md');
   }
   const fmt = (v: number | null): string => (v === null ? 'null' : v.toFixed(3));
   process.stdout.write(`\nratios (records/s ÷ records/s, ${o.records.toLocaleString('en-US')} records):\n` +
-    Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(22)} ${fmt(v)}${k === 'aggregatorVsReplay' ? '   (comparison aggregator not built yet)' : ''}`).join('\n') + '\n');
+    Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(22)} ${fmt(v)}`).join('\n') + '\n');
 }
 
 main().then(
