@@ -6,3 +6,5 @@ export type { KafkaClient, KafkaAdmin, Producer, Consumer, Transaction } from '.
 export { RegistryClient } from './registry/index.js';
 export { stackUp, stackDown, stackStatus } from './stack/index.js';
 export { run } from './cli/run.js';
+export { resolveLive, type LiveDataset } from './reader/index.js';
+export { Catalog } from './catalog/index.js';

@@ -1,0 +1,1 @@
+export { resolveLive, type LiveDataset, type ReaderDeps } from './reader.js';
