@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Catalog, withVersion } from '../../src/catalog/index.js';
 import { BIN, cli } from '../support/cli.js';
-import { testKafka, unique } from '../support/env.js';
+import { testKafka, unique, cleanupDatasets } from '../support/env.js';
 import { createSource, makeEvents, writeJob, type JobDir } from '../support/replay-fixture.js';
 import { sleep } from '../support/workers.js';
 
@@ -17,13 +17,7 @@ describe('dataset catalog, promotion and rollback', () => {
   const kafka = testKafka();
   const catalog = new Catalog(kafka.client);
   const jobs: JobDir[] = [];
-  afterAll(async () => {
-    const admin = await kafka.client.admin();
-    const names = jobs.map((j) => j.dataset);
-    const topics = (await admin.listTopics()).filter((t) => names.some((n) => t.startsWith(n)));
-    if (topics.length) await admin.deleteTopics(topics).catch(() => undefined);
-    for (const j of jobs) j.cleanup();
-  });
+  afterAll(() => cleanupDatasets(kafka.client, jobs));
   const show = async (dataset: string): Promise<DatasetJson> => {
     const r = await cli(['datasets', dataset, '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -7,7 +7,7 @@ import { connectRedisChecked } from '../../src/redis/index.js';
 import { keys } from '../../src/redis/keys.js';
 import { BIN, cli } from '../support/cli.js';
 import { startWorker } from '../support/workers.js';
-import { testEndpoints, testKafka, unique, waitFor } from '../support/env.js';
+import { testEndpoints, testKafka, unique, waitFor, cleanupDatasets } from '../support/env.js';
 import { createSource, makeEvents, TRANSFORM_JS, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
 
 const VALIDATE = `validate:
@@ -29,13 +29,7 @@ describe('comparison and validation gate', () => {
   beforeAll(async () => {
     source = await createSource(kafka.client, makeEvents(3000), { partitions: 3 });
   });
-  afterAll(async () => {
-    const admin = await kafka.client.admin();
-    const names = jobs.map((j) => j.dataset);
-    const topics = (await admin.listTopics()).filter((t) => names.some((n) => t.startsWith(n)));
-    if (topics.length) await admin.deleteTopics(topics).catch(() => undefined);
-    for (const j of jobs) j.cleanup();
-  });
+  afterAll(() => cleanupDatasets(kafka.client, jobs));
 
   /** Builds v2 with the plain transform and v3 with `transform`, returns the v3 job. */
   async function versions(transform: string, extra = VALIDATE): Promise<JobDir> {

@@ -4,7 +4,7 @@ import { decodeWireHeader } from '../../src/core/index.js';
 import { cli } from '../support/cli.js';
 import { readAll } from '../support/consume.js';
 import { consumerGroupFor } from '../../src/replay/engine.js';
-import { testKafka, unique, waitFor } from '../support/env.js';
+import { testKafka, unique, waitFor, cleanupDatasets } from '../support/env.js';
 import { createSource, makeEvents, OUT, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
 import { sleep, startWorker } from '../support/workers.js';
 
@@ -31,13 +31,7 @@ async function expectExactlyOnce(kafka: ReturnType<typeof testKafka>, job: JobDi
 describe('exactly-once under failure', () => {
   const kafka = testKafka();
   const jobs: JobDir[] = [];
-  afterAll(async () => {
-    const admin = await kafka.client.admin();
-    const names = jobs.map((j) => j.dataset);
-    const topics = (await admin.listTopics()).filter((t) => names.some((n) => t.startsWith(n)));
-    if (topics.length) await admin.deleteTopics(topics).catch(() => undefined);
-    for (const j of jobs) j.cleanup();
-  });
+  afterAll(() => cleanupDatasets(kafka.client, jobs));
 
   it('a replay killed with SIGKILL at random points, then resumed, writes each record exactly once, in order', { timeout: 240_000 }, async () => {
     const source = await createSource(kafka.client, makeEvents(1500), { partitions: 3 });

@@ -42,3 +42,12 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Deletes every topic of the given datasets (all versions and DLQs) and the jobs' folders. */
+export async function cleanupDatasets(client: KafkaClient, jobs: { dataset: string; cleanup(): void }[]): Promise<void> {
+  const admin = await client.admin();
+  const names = jobs.map((j) => j.dataset);
+  const topics = (await admin.listTopics()).filter((t) => names.some((n) => t.startsWith(n)));
+  if (topics.length) await admin.deleteTopics(topics).catch(() => undefined);
+  for (const j of jobs) j.cleanup();
+}

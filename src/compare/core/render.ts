@@ -3,16 +3,8 @@ import type { BucketResult, ExpectationMatch, GateReport, TotalResult, ValueDiff
 import type { KeyStats } from './types.js';
 
 /** A difference row as both renderers list it: a dimension value's metric, or a total ("total", value ""). */
-interface Row {
+interface Row extends ValueDifference {
   dimension: string;
-  value: string;
-  metric: string;
-  old: number;
-  new: number;
-  relDiff: number | null;
-  onlyIn: 'live' | 'candidate' | null;
-  passed: boolean;
-  expected: ExpectationMatch | null;
   isRate: boolean;
 }
 
