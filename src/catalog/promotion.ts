@@ -40,16 +40,19 @@ export function promote(record: DatasetRecord, version: number, o: PromoteOption
   if (o.force && !o.reason) {
     throw new ReprocessError('USAGE', '--force needs --reason "…": the history records why the rules were overridden.');
   }
+  return switchLive(record, version, { action: 'promote', by: o.by, forced: Boolean(o.force && blocker), reason: o.reason ?? null });
+}
+
+/** Moves the live pointer to `to` (the old live version retires) and appends the history entry. */
+function switchLive(record: DatasetRecord, to: number, e: Pick<HistoryEntry, 'action' | 'by' | 'forced' | 'reason'>): DatasetRecord {
   const at = new Date().toISOString();
-  const entry: HistoryEntry = {
-    action: 'promote', from: record.live, to: version, at, by: o.by, run: target.run, report: target.report,
-    forced: Boolean(o.force && blocker), reason: o.reason ?? null,
-  };
+  const target = record.versions.find((v) => v.version === to);
+  const entry: HistoryEntry = { ...e, from: record.live, to, at, run: target?.run ?? null, report: target?.report ?? null };
   return {
     ...record,
-    live: version,
+    live: to,
     versions: record.versions.map((v) =>
-      v.version === version ? { ...v, state: 'live', updatedAt: at } : v.version === record.live ? { ...v, state: 'retired', updatedAt: at } : v),
+      v.version === to ? { ...v, state: 'live', updatedAt: at } : v.version === record.live ? { ...v, state: 'retired', updatedAt: at } : v),
     history: [...record.history, entry],
   };
 }
@@ -66,17 +69,5 @@ export function rollback(record: DatasetRecord, o: { by: string; reason?: string
       context: { dataset: record.dataset },
     });
   }
-  const at = new Date().toISOString();
-  const target = record.versions.find((v) => v.version === previous);
-  const entry: HistoryEntry = {
-    action: 'rollback', from: record.live, to: previous, at, by: o.by, run: target?.run ?? null, report: target?.report ?? null,
-    forced: false, reason: o.reason ?? null,
-  };
-  return {
-    ...record,
-    live: previous,
-    versions: record.versions.map((v) =>
-      v.version === previous ? { ...v, state: 'live', updatedAt: at } : v.version === record.live ? { ...v, state: 'retired', updatedAt: at } : v),
-    history: [...record.history, entry],
-  };
+  return switchLive(record, previous, { action: 'rollback', by: o.by, forced: false, reason: o.reason ?? null });
 }

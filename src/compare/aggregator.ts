@@ -8,14 +8,18 @@ import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
-import { bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
+import { NULL_DIMENSION_VALUE, bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
 
 export type Side = 'live' | 'candidate';
 
 /** Field names in a side's counter hash; the unit separator keeps data values from colliding. */
 const SEP = '\x1f';
 const MICRO = 1_000_000;
-export const NULL_VALUE = '(null)';
+
+/** The counter field holding a bucket's record count. */
+export function bucketField(bucketStart: number): string {
+  return `b${SEP}${bucketStart}`;
+}
 
 export interface AggregateOptions {
   spec: JobSpec;
@@ -139,7 +143,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
             throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
           }
           count(c, 'count', 1);
-          count(c, `b${SEP}${bucketOf(ts, v.bucketMs)}`, 1);
+          count(c, bucketField(bucketOf(ts, v.bucketMs)), 1);
           for (const f of v.nulls) if (value[f] === null || value[f] === undefined) count(c, `n${SEP}${f}`, 1);
           for (const m of v.measures) {
             const x = value[m];
@@ -147,14 +151,14 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           }
           for (const d of v.dimensions) {
             const raw = value[d];
-            const dv = raw === null || raw === undefined ? NULL_VALUE : String(raw);
+            const dv = raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw);
             count(c, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
             for (const m of v.measures) {
               const x = value[m];
               if (typeof x === 'number' && Number.isFinite(x)) count(c, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, Math.round(x * MICRO));
             }
           }
-          const key = r.key?.toString('utf8') ?? NULL_VALUE;
+          const key = r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE;
           c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
         }
         const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;

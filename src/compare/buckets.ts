@@ -5,9 +5,8 @@ import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { consumerGroupFor } from '../replay/engine.js';
 import { RunStore } from '../runs/store.js';
+import { bucketField } from './aggregator.js';
 import { judgeBucket, relativeDifference, type BucketJudgement } from './core/index.js';
-
-const SEP = '\x1f';
 
 export interface BucketVerdict {
   start: number;
@@ -66,7 +65,7 @@ export class BucketJudge {
         return (committed.get(p) ?? 0n) >= needed;
       });
       if (!finished) return;
-      const field = `b${SEP}${this.next}`;
+      const field = bucketField(this.next);
       const [oldRaw, newRaw] = await Promise.all([
         this.o.redis.hget(redisKeys.compareCounters(this.o.compareId, 'live'), field),
         this.o.redis.hget(redisKeys.compareCounters(this.o.compareId, 'candidate'), field),

@@ -9,11 +9,6 @@ export interface Throttle {
   close(): Promise<void>;
 }
 
-export const unlimited: Throttle = {
-  acquire: () => Promise.resolve(0),
-  currentLimit: () => null,
-  close: () => Promise.resolve(),
-};
 
 /**
  * A token bucket in this process: tokens refill continuously at `recordsPerSec` (and
@@ -25,7 +20,7 @@ export class LocalThrottle implements Throttle {
   private bytes: number;
   private last = performance.now();
 
-  constructor(private recordsPerSec: number | null, private bytesPerSec: number | null, private readonly burstMs: number) {
+  constructor(private readonly recordsPerSec: number | null, private readonly bytesPerSec: number | null, private readonly burstMs: number) {
     this.records = this.capacity(recordsPerSec);
     this.bytes = this.capacity(bytesPerSec);
   }
@@ -34,13 +29,6 @@ export class LocalThrottle implements Throttle {
     return rate === null ? Infinity : Math.max(1, (rate * this.burstMs) / 1000);
   }
 
-  setRate(recordsPerSec: number | null, bytesPerSec: number | null): void {
-    this.refill();
-    this.recordsPerSec = recordsPerSec;
-    this.bytesPerSec = bytesPerSec;
-    this.records = Math.min(this.records, this.capacity(recordsPerSec));
-    this.bytes = Math.min(this.bytes, this.capacity(bytesPerSec));
-  }
 
   private refill(): void {
     const now = performance.now();
