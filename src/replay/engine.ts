@@ -104,6 +104,13 @@ export function transactionalIdFor(runId: string, partition: number): string {
   return `reprocess-${runId}-p${partition}`;
 }
 
+/**
+ * Every dataset record names the source record it came from ("<partition>:<offset>"). Versions
+ * replayed from the same source can be lined up by it: a reader switching versions uses it to
+ * skip what it already delivered.
+ */
+export const SOURCE_HEADER = 'reprocess.source';
+
 const MIN_DLQ_SAMPLE = 200;
 const BATCH_TURN_MS = 1_000;
 
@@ -365,12 +372,13 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
           continue;
         }
         const outs = Array.isArray(result) ? result : [result];
+        const source = `${batch.partition}:${rec.offset}`;
         try {
           const encoded = outs.map((o) => {
             if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
             const key = keyOf(o as Record<string, unknown>, rec);
             const partition = key ? partitionForKey(key, sinkPartitions) : batch.partition % sinkPartitions;
-            return { key, value: encoder.encode(o), timestamp: rec.timestamp, partition };
+            return { key, value: encoder.encode(o), timestamp: rec.timestamp, partition, headers: { [SOURCE_HEADER]: source } };
           });
           sink.push(...encoded);
         } catch (err) {
