@@ -14,11 +14,11 @@ export interface Services {
 }
 
 /** The clients a command needs, opened lazily from the environment and closed together. */
-export function openServices(env: Record<string, string | undefined>, logger: Logger): Services {
+export function openServices(env: Record<string, string | undefined>, logger: Logger, options: { onRegistryRequest?: (operation: string, seconds: number, ok: boolean) => void } = {}): Services {
   const endpoints = loadEndpoints(env);
   const kafka = createKafkaClient(endpoints, logger, { connectRetries: 3 });
   // Few quick retries per call; long outages are waited out by the callers that can (the replay).
-  const registry = new RegistryClient({ endpoint: endpoints.registry, retries: 3 });
+  const registry = new RegistryClient({ endpoint: endpoints.registry, retries: 3, ...(options.onRegistryRequest ? { onRequest: options.onRegistryRequest } : {}) });
   let redis: Promise<Redis> | undefined;
   return {
     endpoints,

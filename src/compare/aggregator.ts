@@ -33,6 +33,8 @@ export interface AggregateOptions {
   /** Keep reading the candidate while its run writes it; finish once the run completed and was read to its end. */
   follow?: () => Promise<boolean>;
   onProgress?: (read: number) => void;
+  /** Records applied per side (for metrics). */
+  onRecords?: (side: Side, records: number) => void;
 }
 
 export interface Aggregates {
@@ -172,6 +174,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
         ctx.resolveOffset((next - 1n).toString());
         read += records.length;
         o.onProgress?.(read);
+        o.onRecords?.(side, records.length);
         await ctx.heartbeat();
       },
       // A stretch of only transaction markers (an EOS-written topic ends with one) moves the offset.
@@ -208,10 +211,14 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     await admin.deleteGroups([`reprocess-compare-${o.compareId}`]).catch(() => undefined);
   }
 
-  const live = await readSide(redis, o.compareId, 'live', spec);
-  const candidate = await readSide(redis, o.compareId, 'candidate', spec);
+  const { live, candidate } = await readAggregates(redis, o.compareId, spec);
   const keyStats = await readKeyStats(redis, o.compareId);
   return { live, candidate, keys: keyStats, window };
+}
+
+/** Both sides' counters as they stand (a partial comparison while it runs). */
+export async function readAggregates(redis: Redis, compareId: string, spec: JobSpec): Promise<{ live: SideAggregate; candidate: SideAggregate }> {
+  return { live: await readSide(redis, compareId, 'live', spec), candidate: await readSide(redis, compareId, 'candidate', spec) };
 }
 
 async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSpec): Promise<SideAggregate> {

@@ -7,7 +7,9 @@ import { ReprocessError } from '../errors.js';
 import type { KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
-import { aggregate } from './aggregator.js';
+import type { Registry } from 'prom-client';
+import { CompareMetrics } from '../metrics/compare.js';
+import { aggregate, readAggregates, type Aggregates } from './aggregator.js';
 import { BucketJudge } from './buckets.js';
 import { evaluateGate, renderHtml, type GateReport } from './core/index.js';
 
@@ -24,6 +26,8 @@ export interface CompareOptions {
   /** JSON report path; the HTML report is written beside it (same name, .html). */
   reportPath?: string | null;
   onProgress?: (read: number) => void;
+  /** Where to register the comparison's metrics (differences, gate status, records read). */
+  metrics?: Registry;
 }
 
 export interface CompareResult {
@@ -52,6 +56,21 @@ export async function baselineVersion(spec: JobSpec, catalog: Catalog): Promise<
 export async function compareVersions(o: CompareOptions): Promise<CompareResult> {
   const { spec } = o;
   const liveVersion = await baselineVersion(spec, o.catalog);
+  const metrics = o.metrics ? new CompareMetrics(o.metrics, { compareId: o.compareId, dataset: spec.dataset, version: spec.version, baseline: liveVersion }) : null;
+  const v = spec.validate;
+  const gateConfig = {
+    tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
+    expected: v.expected?.items ?? [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
+  };
+  const evaluate = (agg: Pick<Aggregates, 'live' | 'candidate' | 'window'>, keys: Aggregates['keys'] | null): GateReport =>
+    evaluateGate(agg.live, agg.candidate, keys, gateConfig, { dataset: spec.dataset, liveVersion, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+  let lastProvisional = 0;
+  const provisional = async (): Promise<void> => {
+    if (!metrics || Date.now() - lastProvisional < 5_000) return;
+    lastProvisional = Date.now();
+    const sides = await readAggregates(o.redis, o.compareId, spec);
+    metrics.report(evaluate({ ...sides, window: { from: '', to: '' } }, null), false);
+  };
   const judge = new BucketJudge({ spec, compareId: o.compareId, kafka: o.kafka, redis: o.redis, logger: o.logger, liveTopic: `${spec.dataset}_v${liveVersion}` });
   let lastJudged = 0;
   // Following a replay: judge finished buckets every couple of seconds; done once its run ended.
@@ -62,18 +81,17 @@ export async function compareVersions(o: CompareOptions): Promise<CompareResult>
           lastJudged = Date.now();
           await judge.check(v?.run ?? null).catch((err: unknown) => o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'bucket check failed; trying again'));
         }
+        await provisional().catch((err: unknown) => o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'provisional gate evaluation failed'));
         return v?.runState === 'completed' || v?.runState === 'failed';
       }
     : undefined;
   const agg = await aggregate({
     spec, compareId: o.compareId, liveVersion, kafka: o.kafka, registry: o.registry, redis: o.redis, logger: o.logger,
     ...(o.signal ? { signal: o.signal } : {}), ...(follow ? { follow } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(metrics ? { onRecords: (side: 'live' | 'candidate', n: number) => metrics.read(side, n) } : {}),
   });
-  const v = spec.validate;
-  const report = evaluateGate(agg.live, agg.candidate, agg.keys, {
-    tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
-    expected: v.expected?.items ?? [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
-  }, { dataset: spec.dataset, liveVersion, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+  const report = evaluate(agg, agg.keys);
+  metrics?.report(report, true);
 
   let reportPath: string | null = null;
   let htmlPath: string | null = null;

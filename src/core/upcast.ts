@@ -71,12 +71,19 @@ export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
       const known = latest === undefined ? 'a positive integer' : `1..${String(latest)}`;
       throw new DecodeError('unknown-version', `event has ${options.versionField}=${String(version)}; known versions are ${known}`, {
         hint: 'Add an upcaster for that version, or fix the producer that wrote it.',
+        context: { version: String(version) },
       });
     }
     let event: Event = { ...input };
     if (legacy && version <= legacy.upTo) {
       for (const field of legacy.fields) {
-        if (field in event) event[field] = legacyIdToUuid(event[field], field, legacy.namespace);
+        if (!(field in event)) continue;
+        try {
+          event[field] = legacyIdToUuid(event[field], field, legacy.namespace);
+        } catch (err) {
+          if (err instanceof DecodeError) err.context.version = version;
+          throw err;
+        }
       }
     }
     const target = latest ?? Math.max(version, highestKey + 1);
@@ -90,11 +97,13 @@ export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
         throw new DecodeError('upcaster-failed', `upcaster ${String(v)}→${String(v + 1)} threw: ${describe(err)}`, {
           cause: err,
           hint: 'Fix the upcaster in upcast.module; the record was sent to the DLQ.',
+          context: { version },
         });
       }
       if (!isEvent(out)) {
         throw new DecodeError('upcaster-failed', `upcaster ${String(v)}→${String(v + 1)} returned ${typeName(out)}, not an event object`, {
           hint: 'An upcaster must return the lifted event as a plain object.',
+          context: { version },
         });
       }
       event = out;

@@ -15,6 +15,8 @@ import { planReplay, type ReplayPlan } from './plan.js';
 import { startAdaptive } from './adaptive.js';
 import { RedisThrottle } from './redis-throttle.js';
 import type { Throttle } from './throttle.js';
+import type { Registry } from 'prom-client';
+import { ReplayMetrics, newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -36,6 +38,8 @@ export interface ReplayOptions {
    * at-least-once: plain idempotent sends, then an offset commit; a crash can repeat a chunk.
    */
   delivery?: 'exactly-once' | 'at-least-once';
+  /** Where to register this worker's Prometheus metrics (see src/metrics/replay.ts); none when absent. */
+  metrics?: Registry;
 }
 
 export interface PartitionSnapshot extends PartitionProgress {
@@ -124,6 +128,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const signal = options.signal ?? new AbortController().signal;
   const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 4)}`;
   const log = logger.child({ runId, workerId });
+  const metrics = options.metrics
+    ? new ReplayMetrics(options.metrics, { runId, dataset: spec.dataset, version: spec.version, workerId, sourceTopic: spec.source.topic, sinkTopic: spec.sinkTopic })
+    : undefined;
   const store = new RunStore(options.redis);
   const groupId = consumerGroupFor(runId);
   const admin = await kafka.admin();
@@ -207,6 +214,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   for (const r of ranges) {
     states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve() });
   }
+  metrics?.partitions(ranges.map((r) => r.partition));
   if (!existing) {
     await store.create(
       {
@@ -274,8 +282,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       await tx.send(spec.dlqTopic, dlq);
       await tx.sendOffsets(groupId, spec.source.topic, [{ partition: st.range.partition, offset: next.toString() }]);
       await tx.commit();
+      metrics?.transaction('committed');
     } catch (err) {
-      await tx.abort().catch(() => undefined);
+      await tx.abort().then(() => metrics?.transaction('aborted'), () => undefined);
       const type = (err as { type?: string }).type;
       if (type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH') {
         // Another worker owns this partition now; none of this chunk became visible.
@@ -290,8 +299,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     st.position = next;
   };
 
-  const fail = (stage: FailureStage, rec: ConsumedRecord, partition: number, err: unknown, out: OutRecord[]): void => {
+  const fail = (stage: FailureStage, rec: ConsumedRecord, partition: number, err: unknown, out: OutRecord[], tally: ChunkTally): void => {
     out.push(dlqRecord(rec, { runId, topic: spec.source.topic, partition, stage, error: err, dlqPartitions }));
+    tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
+    if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
   };
 
   const keyOf = (record: Record<string, unknown>, source: ConsumedRecord): Buffer | null => {
@@ -312,6 +323,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       // owner (even one paused past its session), after which the committed offset is final.
       const tx = await (await producerFor(st)).transaction();
       await tx.abort();
+      metrics?.transaction('aborted');
       st.fenced = true;
       const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
       if (now != null && BigInt(now) > st.position) st.position = BigInt(now);
@@ -340,7 +352,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
       const chunk = records.slice(i, i + size);
       const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
-      throttledMs += await throttle.acquire(chunk.length, bytes, stopController.signal);
+      const waited = await throttle.acquire(chunk.length, bytes, stopController.signal);
+      throttledMs += waited;
+      metrics?.throttled(waited, chunk.length);
       if (stopController.signal.aborted) return;
       await decoder.prepare(chunk.map((r) => r.value));
       registryWaiting = false;
@@ -348,27 +362,30 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       chunkStart = performance.now();
       const sink: OutRecord[] = [];
       const dlq: OutRecord[] = [];
+      const tally = newTally();
       let taken = 0;
       for (const rec of chunk) {
         taken++;
         st.read++;
+        tally.readBytes += (rec.value?.length ?? 0) + (rec.key?.length ?? 0);
         let decoded;
         try {
           decoded = decoder.decode(rec.value);
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
-          fail(err.reason === 'unknown-version' || err.reason === 'bad-legacy-id' || err.reason === 'upcaster-failed' ? 'upcast' : 'decode', rec, batch.partition, err, dlq);
+          fail(err.reason === 'unknown-version' || err.reason === 'bad-legacy-id' || err.reason === 'upcaster-failed' ? 'upcast' : 'decode', rec, batch.partition, err, dlq, tally);
           continue;
         }
         let result: unknown;
         try {
           result = await transform(decoded.event, { topic: spec.source.topic, partition: batch.partition, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, version: decoded.version });
         } catch (err) {
-          fail('transform', rec, batch.partition, err, dlq);
+          fail('transform', rec, batch.partition, err, dlq, tally);
           continue;
         }
         if (result === null || result === undefined) {
           st.filtered++;
+          tally.filtered++;
           continue;
         }
         const outs = Array.isArray(result) ? result : [result];
@@ -382,7 +399,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
           });
           sink.push(...encoded);
         } catch (err) {
-          fail('encode', rec, batch.partition, err, dlq);
+          fail('encode', rec, batch.partition, err, dlq, tally);
         }
         if (performance.now() - chunkStart >= spec.transaction.maxMs) break;
       }
@@ -397,6 +414,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       }
       await commit(st, sink, dlq, next);
       ctx.resolveOffset((next - 1n).toString());
+      tally.read = taken;
+      tally.written = sink.length;
+      for (const r of sink) tally.writtenBytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
+      metrics?.committed(batch.partition, tally);
       st.written += sink.length;
       st.dlq += dlq.length;
       await ctx.heartbeat();
@@ -477,6 +498,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     }
   };
 
+  const reportProgress = (snap: ReplaySnapshot): void => {
+    metrics?.progress(snap.partitions.map((p) => ({ partition: p.partition, records: p.records, done: Number(BigInt(p.position) - BigInt(p.start)) })), snap.rateLimit);
+  };
+
   let finished = false;
   const allDone = (): boolean => [...states.values()].every(done);
   const stopAdaptive = spec.rate?.adaptive
@@ -551,6 +576,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       }
       const snap = await snapshot();
       options.onProgress?.(snap);
+      reportProgress(snap);
       await persist(snap).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'could not save progress to Redis'));
       if (allDone()) {
         finished = true;
@@ -573,6 +599,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     const snap = await snapshot().catch(() => null);
     if (snap) {
       options.onProgress?.(snap);
+      reportProgress(snap);
       await persist(snap).catch(() => undefined);
     }
     await store.removeWorker(runId, workerId).catch(() => undefined);

@@ -8,6 +8,10 @@ import { EXIT, type Command } from '../command.js';
 import { formatCount } from '../progress.js';
 import { openServices } from '../services.js';
 import { WINDOW_OPTIONS, specOverrides } from './shared.js';
+import { metricsOptions, openMetrics } from '../metrics.js';
+import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
+import { registryLatencyObserver } from '../../metrics/replay.js';
+import { catalogMetrics } from '../../metrics/catalog.js';
 
 export const compareCommand: Command = {
   name: 'compare',
@@ -29,6 +33,7 @@ export const compareCommand: Command = {
     report: { type: 'string', valueName: 'FILE', description: 'Write the JSON report to FILE and an HTML report beside it (FILE.html).' },
     json: { type: 'boolean', description: 'Print the JSON report instead of the table.' },
     ...WINDOW_OPTIONS,
+    ...metricsOptions(DEFAULT_METRICS_PORTS.compare),
   },
   examples: [
     'reprocess compare examples/user_engagement/job.yaml --report reports/ue-v3.json',
@@ -40,12 +45,15 @@ export const compareCommand: Command = {
     const spec = await loadJobSpec(positionals[0] ?? '', specOverrides(values));
     const compareId = typeof values['run-id'] === 'string' ? values['run-id'] : `${spec.dataset}-v${spec.version}-compare-${randomUUID().slice(0, 8)}`;
     if (!/^[A-Za-z0-9._-]{1,120}$/.test(compareId)) throw new ReprocessError('USAGE', `--run-id "${compareId}" may only hold letters, digits, '.', '_' and '-'.`);
-    const services = openServices(io.env, logger());
+    const metrics = await openMetrics({ values, io, logger: logger(), defaultPort: DEFAULT_METRICS_PORTS.compare });
+    const services = openServices(io.env, logger(), { onRegistryRequest: registryLatencyObserver(metrics.registry) });
     try {
+      const catalog = new Catalog(services.kafka);
+      catalogMetrics(metrics.registry, catalog, [spec.dataset], logger());
       io.stderr(`comparison ${compareId}: ${spec.dataset} v${spec.version}\n`);
       let lastShown = 0;
       const result = await compareVersions({
-        spec, compareId, kafka: services.kafka, registry: services.registry, redis: await services.redis(), catalog: new Catalog(services.kafka),
+        spec, compareId, kafka: services.kafka, registry: services.registry, redis: await services.redis(), catalog, metrics: metrics.registry,
         logger: logger(), signal: io.signal, follow: values.follow === true, reportPath: typeof values.report === 'string' ? values.report : null,
         onProgress: (n) => {
           if (n - lastShown >= 100_000) {
@@ -58,6 +66,7 @@ export const compareCommand: Command = {
       if (result.reportPath) io.stderr(`reports: ${result.reportPath} and ${result.htmlPath ?? ''}\n`);
       return result.report.passed ? EXIT.OK : EXIT.GATE_FAILED;
     } finally {
+      await metrics.finish();
       await services.close();
     }
   },

@@ -15,6 +15,10 @@ import { EXIT, table, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { openServices } from '../services.js';
 import { autoPromote } from './shared.js';
+import { metricsOptions, openMetrics } from '../metrics.js';
+import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
+import { registryLatencyObserver } from '../../metrics/replay.js';
+import { catalogMetrics } from '../../metrics/catalog.js';
 
 const PER_DAY = 2_000;
 const POISON_EVERY = 200;
@@ -37,6 +41,7 @@ export const demoCommand: Command = {
   ].join('\n'),
   options: {
     force: { type: 'boolean', description: 'Run against the endpoints in KAFKA_BROKERS etc. even though they are not the embedded stack.' },
+    ...metricsOptions(DEFAULT_METRICS_PORTS.replay),
   },
   examples: ['reprocess demo'],
   maxPositionals: 0,
@@ -55,8 +60,10 @@ export const demoCommand: Command = {
       say('1. Starting the embedded stack (Kafka, schema registry, Redis)…');
       await stackUp({ logger: log, signal: io.signal });
     }
-    const services = openServices(io.env, log);
+    const metrics = await openMetrics({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay });
+    const services = openServices(io.env, log, { onRegistryRequest: registryLatencyObserver(metrics.registry) });
     try {
+      if (metrics.server) say(`   Metrics of the replay and the comparison: ${metrics.server.url} (Prometheus format; the dashboards in grafana/ chart them).`);
       const admin = await services.kafka.admin();
       const redis = await services.redis();
       const dir = exampleDir();
@@ -95,7 +102,8 @@ export const demoCommand: Command = {
       say('3. Building the live user_engagement_v2 with the current transform (it converts BRL revenue with a stale monthly FX rate: a real bug)…');
       const v2 = await loadJobSpec(join(dir, 'job-v2.yaml'));
       const catalog = new Catalog(services.kafka);
-      const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog });
+      catalogMetrics(metrics.registry, catalog, ['user_engagement'], log);
+      const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry });
       if (r2.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r2.written)} records to user_engagement_v2 in ${formatDuration(r2.durationMs / 1000)}; ${r2.dlq} records that cannot be processed went to user_engagement_v2.dlq.`);
       say(`   ${(await autoPromote(catalog, v2, 'reprocess demo')).message}`);
@@ -112,8 +120,8 @@ export const demoCommand: Command = {
       const reportPath = join(stackLayout(io.env).home, 'reports', `${RUN_V3}-compare.json`);
       await resetComparison(redis, `${RUN_V3}-compare`);
       const [r3, compared] = await Promise.all([
-        runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, onProgress: (s) => display.update(s) }),
-        compareVersions({ spec: v3, compareId: `${RUN_V3}-compare`, kafka: services.kafka, registry: services.registry, redis, catalog, logger: log, signal: io.signal, follow: true, reportPath }),
+        runReplay({ spec: v3, runId: RUN_V3, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry, onProgress: (s) => display.update(s) }),
+        compareVersions({ spec: v3, compareId: `${RUN_V3}-compare`, kafka: services.kafka, registry: services.registry, redis, catalog, logger: log, signal: io.signal, follow: true, reportPath, metrics: metrics.registry }),
       ]);
       if (r3.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r3.written)} records to user_engagement_v3 in ${formatDuration(r3.durationMs / 1000)}; ${r3.dlq} to user_engagement_v3.dlq, each with headers saying where it came from and why.`);
@@ -142,6 +150,7 @@ export const demoCommand: Command = {
       say('  docker compose up -d prometheus grafana   dashboards (with Docker)');
       return EXIT.OK;
     } finally {
+      await metrics.finish();
       await services.close();
     }
   },

@@ -9,6 +9,10 @@ import { actor, Catalog } from '../../catalog/index.js';
 import { join } from 'node:path';
 import { stackLayout } from '../../stack/index.js';
 import { WINDOW_OPTIONS, finishAutoPromotion, specOverrides } from './shared.js';
+import { metricsOptions, openMetrics } from '../metrics.js';
+import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
+import { registryLatencyObserver } from '../../metrics/replay.js';
+import { catalogMetrics } from '../../metrics/catalog.js';
 
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -34,11 +38,13 @@ export const replayCommand: Command = {
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
     'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. Not faster here (see BENCHMARKS.md); for sinks read by consumers that cannot use read_committed.', defaultText: 'exactly-once' },
+    ...metricsOptions(DEFAULT_METRICS_PORTS.replay),
   },
   examples: [
     'reprocess replay examples/user_engagement/job.yaml',
     'reprocess replay job.yaml --run-id ue-v3-backfill --rate 5000/s',
     'reprocess replay job.yaml --run-id ue-v3-backfill      # resume after a stop or a crash',
+    'reprocess replay job.yaml --run-id ue-v3-backfill --metrics-port 9474   # a second worker on this host',
   ],
   minPositionals: 1,
   maxPositionals: 1,
@@ -49,20 +55,22 @@ export const replayCommand: Command = {
       throw new ReprocessError('USAGE', `--run-id "${runId}" may only hold letters, digits, '.', '_' and '-' (at most 120).`);
     }
     const log = logger();
-    const services = openServices(io.env, log);
+    const metrics = await openMetrics({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay });
+    const services = openServices(io.env, log, { onRegistryRequest: registryLatencyObserver(metrics.registry) });
     const display = new ProgressDisplay(io.stderr, io.isTTY && values.json !== true);
     try {
       const redis = await services.redis();
       io.stderr(`run ${runId}: ${spec.source.topic} → ${spec.sinkTopic}\n`);
       const catalog = new Catalog(services.kafka);
+      catalogMetrics(metrics.registry, catalog, [spec.dataset], log);
       const summary = await runReplay({
-        spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog,
+        spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry,
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
       });
       let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {
-        const done = await finishAutoPromotion({ spec, runId, services, logger: log, signal: io.signal, by: actor(undefined, io.env), reportDir: join(stackLayout(io.env).home, 'reports') });
+        const done = await finishAutoPromotion({ spec, runId, services, logger: log, signal: io.signal, by: actor(undefined, io.env), reportDir: join(stackLayout(io.env).home, 'reports'), metrics: metrics.registry });
         promotion = done;
         io.stderr(done.lines.join('\n') + '\n');
       }
@@ -74,6 +82,7 @@ export const replayCommand: Command = {
       }
       return summary.state === 'completed' ? EXIT.OK : 130;
     } finally {
+      await metrics.finish();
       await services.close();
     }
   },

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Catalog, promote } from '../../catalog/index.js';
 import { renderTable, type GateReport } from '../../compare/core/index.js';
 import { compareVersions } from '../../compare/run.js';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../log.js';
 import type { Services } from '../services.js';
 import type { JobSpec, SpecOverrides } from '../../core/index.js';
@@ -48,6 +49,7 @@ export async function finishAutoPromotion(o: {
   signal: AbortSignal;
   by: string;
   reportDir: string;
+  metrics?: Registry;
 }): Promise<{ promoted: boolean; lines: string[]; report: GateReport | null; htmlPath: string | null }> {
   const catalog = new Catalog(o.services.kafka);
   const lines: string[] = [];
@@ -58,7 +60,7 @@ export async function finishAutoPromotion(o: {
     const compareId = `${o.runId}-compare`;
     const result = await compareVersions({
       spec: o.spec, compareId, kafka: o.services.kafka, registry: o.services.registry, redis: await o.services.redis(), catalog,
-      logger: o.logger, signal: o.signal, reportPath: join(o.reportDir, `${compareId}.json`),
+      logger: o.logger, signal: o.signal, reportPath: join(o.reportDir, `${compareId}.json`), ...(o.metrics ? { metrics: o.metrics } : {}),
     });
     report = result.report;
     htmlPath = result.htmlPath;
