@@ -147,7 +147,9 @@ export const demoCommand: Command = {
       say(`  reprocess status ${RUN_V3}                 partitions, workers, rate`);
       say('  kcat -b 127.0.0.1:9092 -C -t user_engagement_v3.dlq -e -f \'%h\\n\'   why records were rejected');
       say(`  ${join(dir, 'README.md')}   the example job, to copy for your own`);
-      say('  docker compose up -d prometheus grafana   dashboards (with Docker)');
+      say(`  ${metrics.server?.url ?? 'http://127.0.0.1:9464/metrics'}   Prometheus metrics, served while a replay runs (compare: :9465)`);
+      say('  docker compose up -d prometheus grafana   Prometheus :9090 and Grafana :3000 with the "replay" and "validation"');
+      say('                                            dashboards (grafana/dashboards), scraping reprocess on this host');
       return EXIT.OK;
     } finally {
       await metrics.finish();
