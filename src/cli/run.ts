@@ -34,6 +34,7 @@ export function mainHelp(): string {
     '                        with SCHEMA_REGISTRY_USERNAME/PASSWORD for basic auth',
     '  REDIS_URL             redis:// or rediss:// URL                  (redis://127.0.0.1:6379)',
     '  LOG_LEVEL             trace | debug | info | warn | error        (info)',
+    '  METRICS_PORT          /metrics port of replay, compare, demo; 0: none  (9464 replay, 9465 compare)',
     '',
     'Run `reprocess <command> --help` for a command\'s options and examples.',
     '',
