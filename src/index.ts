@@ -7,4 +7,5 @@ export { RegistryClient } from './registry/index.js';
 export { stackUp, stackDown, stackStatus } from './stack/index.js';
 export { run } from './cli/run.js';
 export { resolveLive, type LiveDataset } from './reader/index.js';
+export { openDatasetReader, type DatasetReader, type DatasetReaderOptions, type ReaderRecord, type ReaderStats, type SwitchEvent, type LiveTopic } from './reader/index.js';
 export { Catalog } from './catalog/index.js';
