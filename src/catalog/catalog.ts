@@ -101,6 +101,17 @@ export class Catalog {
     }
   }
 
+  /**
+   * Returns once read_committed readers see `revision` (the commit markers land a few ms after the
+   * commit returns), so whoever runs next — `datasets`, a reader, another process — sees the change.
+   */
+  private async untilVisible(dataset: string, revision: number): Promise<void> {
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      if (((await this.readOnce()).get(dataset)?.revision ?? 0) >= revision) return;
+      await new Promise((r) => setTimeout(r, 25 * attempt));
+    }
+  }
+
   private async readOnce(): Promise<Map<string, DatasetRecord>> {
     await this.ensureTopic();
     const admin = await this.kafka.admin();
@@ -209,6 +220,7 @@ export class Catalog {
       await tx.send(CATALOG_TOPIC, [{ key: Buffer.from(`dataset:${dataset}`), value: Buffer.from(JSON.stringify(written)), partition: 0 }]);
       await tx.commit();
       this.seen.set(dataset, written.revision);
+      await this.untilVisible(dataset, written.revision);
       return written;
     } catch (err) {
       await tx.abort().catch(() => undefined);
