@@ -36,6 +36,13 @@ function* demoEvents(count: number): Generator<GeneratedEvent> {
 
 export async function createSource(o: { kafka: KafkaClient; registry: RegistryClient; endpoints: Endpoints; topic: string; partitions: number; records: number; onProgress?: (n: number) => void }): Promise<SourceTopic> {
   const started = performance.now();
+  // The events span 91 days of event time but are produced in seconds. Kafka rolls a segment
+  // when its records' timestamps span log.roll.ms (7 days), and a fetch never reads past the end
+  // of a segment, so with the broker's default this topic would be cut into 13 segments per
+  // partition of a few hundred kB and every consumer would get batches of that size. A real
+  // topic holding 90 days has segments of gigabytes (one per 7 days of production); rolling by
+  // size only gives the benchmark the fetch sizes such a topic gives.
+  await (await o.kafka.admin()).createTopic({ topic: o.topic, partitions: o.partitions, configs: { 'retention.ms': '-1', 'segment.ms': String(10 * 365 * 86_400_000) } });
   const produced = await produceEvents({
     client: o.kafka,
     registry: o.registry,
