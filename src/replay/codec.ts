@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, decodeWireHeader, encodeWire, readVersion, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, type Event, type UpcastFn } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 
@@ -110,7 +110,8 @@ export class SourceDecoder {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) {
       throw new DecodeError('bad-body', `schema id ${schemaId} is not a record schema`, { context: { schemaId } });
     }
-    const plain = { ...(event as Event) };
+    // No copy here: the upcast chain copies the event before changing anything.
+    const plain = event as Event;
     const version = readVersion(plain, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
     if (version === null) {
       throw new DecodeError('unknown-version', `the event has no ${this.options.versionField} field and schema id ${schemaId} is not a version of ${this.options.subject}`, {
@@ -126,13 +127,24 @@ export class SourceDecoder {
 /** Encodes output records with the job's output schema, registered under `<sink>-value`. */
 export class SinkEncoder {
   readonly type: avro.Type;
+  /** Records are encoded here behind the wire header, then copied out once (no concat). */
+  private scratch: Buffer;
   constructor(schema: object, readonly schemaId: number) {
     this.type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+    this.scratch = encodeWire(schemaId, Buffer.alloc(64 * 1024 - WIRE_HEADER_BYTES));
   }
 
   encode(record: unknown): Buffer {
     try {
-      return encodeWire(this.schemaId, this.type.toBuffer(record));
+      let end = this.type.encode(record, this.scratch, WIRE_HEADER_BYTES);
+      if (end < 0) {
+        // avsc answers with the bytes missing: grow to fit and encode again.
+        this.scratch = encodeWire(this.schemaId, Buffer.alloc(2 * (this.scratch.length - end)));
+        end = this.type.encode(record, this.scratch, WIRE_HEADER_BYTES);
+      }
+      const out = Buffer.allocUnsafe(end);
+      this.scratch.copy(out, 0, 0, end);
+      return out;
     } catch (err) {
       const paths: string[] = [];
       this.type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '(record)') });
