@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { buildUpcastChain, DecodeError, partitionForKey, type JobSpec, type PartitionRange } from '../core/index.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
+import { SOURCE_HEADER } from '../core/source-header.js';
 import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -123,13 +124,6 @@ export function consumerGroupFor(runId: string): string {
 export function transactionalIdFor(runId: string, partition: number): string {
   return `reprocess-${runId}-p${partition}`;
 }
-
-/**
- * Every dataset record names the source record it came from ("<partition>:<offset>"). Versions
- * replayed from the same source can be lined up by it: a reader switching versions uses it to
- * skip what it already delivered.
- */
-export const SOURCE_HEADER = 'reprocess.source';
 
 const MIN_DLQ_SAMPLE = 200;
 const BATCH_TURN_MS = 1_000;
