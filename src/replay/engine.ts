@@ -209,7 +209,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   // 4. Topics and the run record.
   // A dataset version keeps its history: records carry the source's (old) timestamps, which
   // time-based retention would delete at once. Kept forever unless the operator says otherwise.
-  const keep = { 'retention.ms': '-1' };
+  // Segments roll by size only: by time they would roll every 7 days of the records' (old)
+  // timestamps, cutting a 90-day backfill into small segments that no fetch crosses.
+  const keep = { 'retention.ms': '-1', 'segment.ms': String(10 * 365 * 24 * 3_600_000) };
   if (!plan.sinkExists) {
     await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions, configs: keep });
     log.info({ topic: spec.sinkTopic, partitions: plan.sinkPartitions }, 'created the sink topic');
