@@ -67,13 +67,6 @@ export function actor(by: string | undefined, env: Record<string, string | undef
 
 export class Catalog {
   private ensured = false;
-  /**
-   * The highest revision this instance wrote or read, per dataset. The end of a read is the
-   * partition's last stable offset, which for a few milliseconds after a commit returns can still
-   * stop before the committed record (the commit markers are written after the commit returns);
-   * a read older than what this instance already saw is such a read, and is repeated.
-   */
-  private readonly seen = new Map<string, number>();
 
   constructor(private readonly kafka: KafkaClient) {}
 
@@ -88,31 +81,21 @@ export class Catalog {
     this.ensured = true;
   }
 
-  /** Every dataset's latest record (read_committed, to the end of the topic). */
-  async readAll(): Promise<Map<string, DatasetRecord>> {
-    for (let attempt = 1; ; attempt++) {
-      const out = await this.readOnce();
-      const stale = [...this.seen].some(([dataset, revision]) => (out.get(dataset)?.revision ?? 0) < revision);
-      if (!stale || attempt >= 10) {
-        for (const [dataset, r] of out) if (r.revision > (this.seen.get(dataset) ?? 0)) this.seen.set(dataset, r.revision);
-        return out;
-      }
-      await new Promise((r) => setTimeout(r, 20 * attempt));
-    }
-  }
-
   /**
-   * Returns once read_committed readers see `revision` (the commit markers land a few ms after the
-   * commit returns), so whoever runs next — `datasets`, a reader, another process — sees the change.
+   * Returns once read_committed readers see `revision`. A read ends at the partition's last stable
+   * offset, which for a few milliseconds after a commit returns still stops before the committed
+   * record (the markers are written after the commit answers); waiting here means whoever reads
+   * next — `datasets`, a reader, another process, this one — sees the change.
    */
   private async untilVisible(dataset: string, revision: number): Promise<void> {
     for (let attempt = 1; attempt <= 20; attempt++) {
-      if (((await this.readOnce()).get(dataset)?.revision ?? 0) >= revision) return;
+      if (((await this.readAll()).get(dataset)?.revision ?? 0) >= revision) return;
       await new Promise((r) => setTimeout(r, 25 * attempt));
     }
   }
 
-  private async readOnce(): Promise<Map<string, DatasetRecord>> {
+  /** Every dataset's latest record (read_committed, to the end of the topic). */
+  async readAll(): Promise<Map<string, DatasetRecord>> {
     await this.ensureTopic();
     const admin = await this.kafka.admin();
     const [mark] = await admin.watermarks(CATALOG_TOPIC);
@@ -219,7 +202,6 @@ export class Catalog {
       const written: DatasetRecord = { ...next, revision: current.revision + 1 };
       await tx.send(CATALOG_TOPIC, [{ key: Buffer.from(`dataset:${dataset}`), value: Buffer.from(JSON.stringify(written)), partition: 0 }]);
       await tx.commit();
-      this.seen.set(dataset, written.revision);
       await this.untilVisible(dataset, written.revision);
       return written;
     } catch (err) {
