@@ -9,3 +9,4 @@ export { run } from './cli/run.js';
 export { resolveLive, type LiveDataset } from './reader/index.js';
 export { openDatasetReader, type DatasetReader, type DatasetReaderOptions, type ReaderRecord, type ReaderStats, type SwitchEvent, type LiveTopic } from './reader/index.js';
 export { Catalog } from './catalog/index.js';
+export type { Transform, TransformContext } from './replay/modules.js';

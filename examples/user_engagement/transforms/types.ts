@@ -23,18 +23,8 @@ export interface SourceEvent {
   event_time: number;
 }
 
-/** Where the event came from. */
-export interface TransformContext {
-  topic: string;
-  partition: number;
-  /** Kafka offsets are int64: a decimal string. */
-  offset: string;
-  /** The source record's timestamp, epoch ms as a decimal string. */
-  timestamp: string;
-  key: Buffer | null;
-  /** The schema version the event was WRITTEN with (1 or 2), before upcasting. */
-  version: number;
-}
+/** Where the event came from (topic, partition, offset, timestamp, key) and the version it was written with. */
+export type { TransformContext } from 'kafka-reprocessor';
 
 /** schemas/user_engagement-v2.avsc */
 export interface UserEngagementV2 {
