@@ -1,8 +1,11 @@
 import type { Registry } from 'prom-client';
 import { ReprocessError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { Catalog } from '../catalog/index.js';
+import { catalogMetrics } from '../metrics/catalog.js';
+import { createMetricsRegistry, registryLatencyObserver, startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import type { CommandContext, Io, OptionSpec } from './command.js';
+import { openServices, type Services } from './services.js';
 
 export function metricsOptions(defaultPort: number): Record<string, OptionSpec> {
   return {
@@ -34,7 +37,7 @@ function parsePort(raw: string, source: string): number {
 }
 
 /** The process's metrics registry and, unless the port is 0, the /metrics server. */
-export async function openMetrics(ctx: Pick<CommandContext, 'values'> & { io: Io; logger: Logger; defaultPort: number }): Promise<ProcessMetrics> {
+async function openMetrics(ctx: Pick<CommandContext, 'values'> & { io: Io; logger: Logger; defaultPort: number }): Promise<ProcessMetrics> {
   const registry = createMetricsRegistry();
   const flag = ctx.values['metrics-port'];
   const env = ctx.io.env.METRICS_PORT;
@@ -56,6 +59,32 @@ export async function openMetrics(ctx: Pick<CommandContext, 'values'> & { io: Io
         await server.lingerForScrape(linger, ctx.io.signal);
       }
       await server.close();
+    },
+  };
+}
+
+export interface ObservedServices {
+  metrics: ProcessMetrics;
+  services: Services;
+  catalog: Catalog;
+  /** Lingers for a final scrape (see ProcessMetrics.finish), then closes the services. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a long-running command (replay, compare, demo) opens: its metrics and /metrics server, the
+ * services with registry calls timed into them, and the catalog, exported for `datasets`.
+ */
+export async function openObserved(ctx: Pick<CommandContext, 'values'> & { io: Io; logger: Logger; defaultPort: number; datasets: string[] }): Promise<ObservedServices> {
+  const metrics = await openMetrics(ctx);
+  const services = openServices(ctx.io.env, ctx.logger, { onRegistryRequest: registryLatencyObserver(metrics.registry) });
+  const catalog = new Catalog(services.kafka);
+  catalogMetrics(metrics.registry, catalog, ctx.datasets, ctx.logger);
+  return {
+    metrics, services, catalog,
+    async close() {
+      await metrics.finish();
+      await services.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DecodeFailureReason } from '../core/decode-error.js';
 
 /** Every DLQ stage, so the series exist (at 0) from the start and dashboards show a flat line, not "no data". */
@@ -85,25 +85,6 @@ function instruments(registry: Registry) {
 
 type Instruments = ReturnType<typeof instruments>;
 const byRegistry = new WeakMap<Registry, Instruments>();
-const latencyByRegistry = new WeakMap<Registry, Histogram<'operation' | 'outcome'>>();
-
-/** Observes schema registry calls (RegistryClient's onRequest) into the registry's latency histogram. */
-export function registryLatencyObserver(registry: Registry): (operation: string, seconds: number, ok: boolean) => void {
-  let h = latencyByRegistry.get(registry);
-  if (!h) {
-    h = new Histogram({
-      name: 'reprocess_registry_request_duration_seconds',
-      help: 'Schema registry HTTP calls by operation and outcome (ok, error).',
-      labelNames: ['operation', 'outcome'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    });
-    latencyByRegistry.set(registry, h);
-  }
-  const histogram = h;
-  return (operation, seconds, ok) => histogram.observe({ operation, outcome: ok ? 'ok' : 'error' }, seconds);
-}
-
 /**
  * The replay worker's metrics for one run. Counters count only what committed (so
  * `records_written_total` equals the records this process added to the sink) and start at zero in

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { ReprocessError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -12,6 +12,18 @@ export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** Observes schema registry calls (RegistryClient's onRequest) into a latency histogram; once per registry. */
+export function registryLatencyObserver(registry: Registry): (operation: string, seconds: number, ok: boolean) => void {
+  const histogram = new Histogram({
+    name: 'reprocess_registry_request_duration_seconds',
+    help: 'Schema registry HTTP calls by operation and outcome (ok, error).',
+    labelNames: ['operation', 'outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return (operation, seconds, ok) => histogram.observe({ operation, outcome: ok ? 'ok' : 'error' }, seconds);
 }
 
 export interface MetricsServer {

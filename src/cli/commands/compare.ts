@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Catalog } from '../../catalog/index.js';
 import { compareVersions } from '../../compare/run.js';
 import { renderTable } from '../../compare/core/index.js';
 import { loadJobSpec } from '../../core/index.js';
-import { ReprocessError } from '../../errors.js';
 import { EXIT, type Command } from '../command.js';
 import { formatCount } from '../progress.js';
-import { openServices } from '../services.js';
-import { WINDOW_OPTIONS, specOverrides } from './shared.js';
-import { metricsOptions, openMetrics } from '../metrics.js';
+import { WINDOW_OPTIONS, runIdOption, specOverrides } from './shared.js';
+import { metricsOptions, openObserved } from '../metrics.js';
 import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
-import { registryLatencyObserver } from '../../metrics/replay.js';
-import { catalogMetrics } from '../../metrics/catalog.js';
 
 export const compareCommand: Command = {
   name: 'compare',
@@ -43,13 +38,9 @@ export const compareCommand: Command = {
   maxPositionals: 1,
   async run({ positionals, values, io, logger }) {
     const spec = await loadJobSpec(positionals[0] ?? '', specOverrides(values));
-    const compareId = typeof values['run-id'] === 'string' ? values['run-id'] : `${spec.dataset}-v${spec.version}-compare-${randomUUID().slice(0, 8)}`;
-    if (!/^[A-Za-z0-9._-]{1,120}$/.test(compareId)) throw new ReprocessError('USAGE', `--run-id "${compareId}" may only hold letters, digits, '.', '_' and '-'.`);
-    const metrics = await openMetrics({ values, io, logger: logger(), defaultPort: DEFAULT_METRICS_PORTS.compare });
-    const services = openServices(io.env, logger(), { onRegistryRequest: registryLatencyObserver(metrics.registry) });
+    const compareId = runIdOption(values, () => `${spec.dataset}-v${spec.version}-compare-${randomUUID().slice(0, 8)}`);
+    const { metrics, services, catalog, close } = await openObserved({ values, io, logger: logger(), defaultPort: DEFAULT_METRICS_PORTS.compare, datasets: [spec.dataset] });
     try {
-      const catalog = new Catalog(services.kafka);
-      catalogMetrics(metrics.registry, catalog, [spec.dataset], logger());
       io.stderr(`comparison ${compareId}: ${spec.dataset} v${spec.version}\n`);
       let lastShown = 0;
       const result = await compareVersions({
@@ -66,8 +57,7 @@ export const compareCommand: Command = {
       if (result.reportPath) io.stderr(`reports: ${result.reportPath} and ${result.htmlPath ?? ''}\n`);
       return result.report.passed ? EXIT.OK : EXIT.GATE_FAILED;
     } finally {
-      await metrics.finish();
-      await services.close();
+      await close();
     }
   },
 };

@@ -3,7 +3,7 @@ import { DEFAULT_KAFKA_BROKERS, DEFAULT_REDIS_URL, DEFAULT_SCHEMA_REGISTRY_URL }
 import { loadJobSpec } from '../../core/index.js';
 import { DEMO_HISTORY, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, produceEvents } from '../../demo/index.js';
 import { ReprocessError } from '../../errors.js';
-import { Catalog, emptyDataset, promote, rollback } from '../../catalog/index.js';
+import { emptyDataset, promote, rollback } from '../../catalog/index.js';
 import { resetComparison } from '../../compare/aggregator.js';
 import { renderTable } from '../../compare/core/index.js';
 import { compareVersions } from '../../compare/run.js';
@@ -13,12 +13,9 @@ import { keys } from '../../redis/keys.js';
 import { stackLayout, stackUp } from '../../stack/index.js';
 import { EXIT, table, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
-import { openServices } from '../services.js';
 import { autoPromote } from './shared.js';
-import { metricsOptions, openMetrics } from '../metrics.js';
+import { metricsOptions, openObserved } from '../metrics.js';
 import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
-import { registryLatencyObserver } from '../../metrics/replay.js';
-import { catalogMetrics } from '../../metrics/catalog.js';
 
 const PER_DAY = 2_000;
 const POISON_EVERY = 200;
@@ -60,8 +57,7 @@ export const demoCommand: Command = {
       say('1. Starting the embedded stack (Kafka, schema registry, Redis)…');
       await stackUp({ logger: log, signal: io.signal });
     }
-    const metrics = await openMetrics({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay });
-    const services = openServices(io.env, log, { onRegistryRequest: registryLatencyObserver(metrics.registry) });
+    const { metrics, services, catalog, close } = await openObserved({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay, datasets: ['user_engagement'] });
     try {
       if (metrics.server) say(`   Metrics of the replay and the comparison: ${metrics.server.url} (Prometheus format; the dashboards in grafana/ chart them).`);
       const admin = await services.kafka.admin();
@@ -79,7 +75,7 @@ export const demoCommand: Command = {
         ...[RUN_V2, RUN_V3].flatMap((r) => [keys.run(r), keys.runPartitions(r), keys.runWorkers(r), keys.bucket(r)]),
       );
       // The demo's dataset starts over in the catalog too (its history included).
-      await new Catalog(services.kafka).updateRetrying('user_engagement', (r) => (r.revision === 0 ? null : { ...emptyDataset('user_engagement'), revision: r.revision }));
+      await catalog.updateRetrying('user_engagement', (r) => (r.revision === 0 ? null : { ...emptyDataset('user_engagement'), revision: r.revision }));
       let have = 0;
       if (topics.has(DEMO_SOURCE_TOPIC)) {
         have = (await admin.watermarks(DEMO_SOURCE_TOPIC)).reduce((s, m) => s + Number(BigInt(m.high) - BigInt(m.low)), 0);
@@ -101,8 +97,6 @@ export const demoCommand: Command = {
 
       say('3. Building the live user_engagement_v2 with the current transform (it converts BRL revenue with a stale monthly FX rate: a real bug)…');
       const v2 = await loadJobSpec(join(dir, 'job-v2.yaml'));
-      const catalog = new Catalog(services.kafka);
-      catalogMetrics(metrics.registry, catalog, ['user_engagement'], log);
       const r2 = await runReplay({ spec: v2, runId: RUN_V2, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry });
       if (r2.state !== 'completed') return 130;
       say(`   wrote ${formatCount(r2.written)} records to user_engagement_v2 in ${formatDuration(r2.durationMs / 1000)}; ${r2.dlq} records that cannot be processed went to user_engagement_v2.dlq.`);
@@ -152,8 +146,7 @@ export const demoCommand: Command = {
       say('                                            dashboards (grafana/dashboards), scraping reprocess on this host');
       return EXIT.OK;
     } finally {
-      await metrics.finish();
-      await services.close();
+      await close();
     }
   },
 };

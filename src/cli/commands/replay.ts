@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { loadJobSpec } from '../../core/index.js';
-import { ReprocessError } from '../../errors.js';
 import { runReplay } from '../../replay/engine.js';
 import { EXIT, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
-import { openServices } from '../services.js';
-import { actor, Catalog } from '../../catalog/index.js';
+import { actor } from '../../catalog/index.js';
 import { join } from 'node:path';
 import { stackLayout } from '../../stack/index.js';
-import { WINDOW_OPTIONS, finishAutoPromotion, specOverrides } from './shared.js';
-import { metricsOptions, openMetrics } from '../metrics.js';
+import { WINDOW_OPTIONS, finishAutoPromotion, runIdOption, specOverrides } from './shared.js';
+import { metricsOptions, openObserved } from '../metrics.js';
 import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
-import { registryLatencyObserver } from '../../metrics/replay.js';
-import { catalogMetrics } from '../../metrics/catalog.js';
 
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -50,19 +46,13 @@ export const replayCommand: Command = {
   maxPositionals: 1,
   async run({ positionals, values, io, logger }) {
     const spec = await loadJobSpec(positionals[0] ?? '', specOverrides(values));
-    const runId = typeof values['run-id'] === 'string' ? values['run-id'] : newRunId(spec.dataset, spec.version);
-    if (!/^[A-Za-z0-9._-]{1,120}$/.test(runId)) {
-      throw new ReprocessError('USAGE', `--run-id "${runId}" may only hold letters, digits, '.', '_' and '-' (at most 120).`);
-    }
+    const runId = runIdOption(values, () => newRunId(spec.dataset, spec.version));
     const log = logger();
-    const metrics = await openMetrics({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay });
-    const services = openServices(io.env, log, { onRegistryRequest: registryLatencyObserver(metrics.registry) });
+    const { metrics, services, catalog, close } = await openObserved({ values, io, logger: log, defaultPort: DEFAULT_METRICS_PORTS.replay, datasets: [spec.dataset] });
     const display = new ProgressDisplay(io.stderr, io.isTTY && values.json !== true);
     try {
       const redis = await services.redis();
       io.stderr(`run ${runId}: ${spec.source.topic} → ${spec.sinkTopic}\n`);
-      const catalog = new Catalog(services.kafka);
-      catalogMetrics(metrics.registry, catalog, [spec.dataset], log);
       const summary = await runReplay({
         spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry,
         onProgress: (s) => display.update(s),
@@ -70,7 +60,7 @@ export const replayCommand: Command = {
       });
       let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {
-        const done = await finishAutoPromotion({ spec, runId, services, logger: log, signal: io.signal, by: actor(undefined, io.env), reportDir: join(stackLayout(io.env).home, 'reports'), metrics: metrics.registry });
+        const done = await finishAutoPromotion({ spec, runId, services, catalog, logger: log, signal: io.signal, by: actor(undefined, io.env), reportDir: join(stackLayout(io.env).home, 'reports'), metrics: metrics.registry });
         promotion = done;
         io.stderr(done.lines.join('\n') + '\n');
       }
@@ -82,8 +72,7 @@ export const replayCommand: Command = {
       }
       return summary.state === 'completed' ? EXIT.OK : 130;
     } finally {
-      await metrics.finish();
-      await services.close();
+      await close();
     }
   },
 };

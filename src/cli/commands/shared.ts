@@ -6,13 +6,22 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../log.js';
 import type { Services } from '../services.js';
 import type { JobSpec, SpecOverrides } from '../../core/index.js';
-import { isReprocessError } from '../../errors.js';
+import { ReprocessError, isReprocessError } from '../../errors.js';
 import type { CommandContext, OptionSpec } from '../command.js';
 
 export const WINDOW_OPTIONS: Record<string, OptionSpec> = {
   from: { type: 'string', valueName: 'T', description: 'Window start, overriding source.from: ISO-8601 time or a JSON offset map.', defaultText: 'source.from' },
   to: { type: 'string', valueName: 'T', description: 'Window end (exclusive), overriding source.to; same two forms.', defaultText: 'source.to' },
 };
+
+/** --run-id, or `fallback()` when not given; one check of what a run id may hold. */
+export function runIdOption(values: CommandContext['values'], fallback: () => string): string {
+  const id = typeof values['run-id'] === 'string' ? values['run-id'] : fallback();
+  if (!/^[A-Za-z0-9._-]{1,120}$/.test(id)) {
+    throw new ReprocessError('USAGE', `--run-id "${id}" may only hold letters, digits, '.', '_' and '-' (at most 120).`);
+  }
+  return id;
+}
 
 export function specOverrides(values: CommandContext['values']): SpecOverrides {
   const o: SpecOverrides = {};
@@ -45,13 +54,14 @@ export async function finishAutoPromotion(o: {
   spec: JobSpec;
   runId: string;
   services: Services;
+  catalog: Catalog;
   logger: Logger;
   signal: AbortSignal;
   by: string;
   reportDir: string;
   metrics?: Registry;
 }): Promise<{ promoted: boolean; lines: string[]; report: GateReport | null; htmlPath: string | null }> {
-  const catalog = new Catalog(o.services.kafka);
+  const { catalog } = o;
   const lines: string[] = [];
   let report: GateReport | null = null;
   let htmlPath: string | null = null;
