@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { createRequire } from 'node:module';
+import type { FastpathState } from '../dist/kafka/kafkajs-fastpath.js';
 import type { BatchContext, ConsumedBatch, Consumer, ConsumerHandlers, KafkaClient, Producer, Transaction } from '../dist/kafka/index.js';
 
 export const MB = 1_000_000;
@@ -143,12 +144,14 @@ export interface MachineInfo {
   kafka: string;
   registry: string;
   kafkajs: string;
+  /** Whether the product's kafkajs fast path was in place (src/kafka/kafkajs-fastpath.ts). */
+  kafkajsFastpath: string;
   avsc: string;
   kcat: string;
   librdkafka: string;
 }
 
-export function machineInfo(stack: { kafka: string; registry: string }): MachineInfo {
+export function machineInfo(stack: { kafka: string; registry: string }, fastpath: FastpathState): MachineInfo {
   const require = createRequire(import.meta.url);
   const version = (pkg: string): string => {
     try {
@@ -182,6 +185,7 @@ export function machineInfo(stack: { kafka: string; registry: string }): Machine
     kafka: stack.kafka,
     registry: stack.registry,
     kafkajs: version('kafkajs'),
+    kafkajsFastpath: fastpath.installed ? 'installed' : `not installed (${fastpath.reason ?? 'unknown'})`,
     avsc: version('avsc'),
     kcat,
     librdkafka,

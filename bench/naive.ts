@@ -3,11 +3,15 @@
  * with autoCommit (at-least-once), each batch decoded with the writer schema (fetched from the
  * registry once per id), upcast, transformed, encoded with the output schema and sent with a
  * plain producer. No transactions, no DLQ, no rate limit, no progress tracking: the same work
- * per record as the replay, without the guarantees. None of the product's code is used.
+ * per record as the replay, without the guarantees. None of the product's code is used, and
+ * kafkajs is the one npm ships: the product replaces some of kafkajs's producer internals when
+ * it loads it (src/kafka/kafkajs-fastpath.ts), so this loop loads a separate, unmodified instance.
  */
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
 import avsc from 'avsc';
-import { Kafka, logLevel, type KafkaConfig, type Message, type SASLOptions } from 'kafkajs';
+import type { KafkaConfig, Message, SASLOptions } from 'kafkajs';
 import type { KafkaEndpoint, RegistryEndpoint } from '../dist/config/endpoints.js';
 
 type Event = Record<string, unknown>;
@@ -48,7 +52,27 @@ function uuidv5(name: string, namespace: string): string {
 
 export { uuidv5 as naiveUuidv5 };
 
+/**
+ * kafkajs as shipped, as an instance of its own: its modules are loaded afresh from disk with the
+ * module cache emptied of kafkajs for the duration, then the cache is put back as it was, so the
+ * product's (fast-path) instance in the same process is untouched.
+ */
+export function stockKafkajs(): typeof import('kafkajs') {
+  const require = createRequire(import.meta.url);
+  const root = dirname(require.resolve('kafkajs/package.json')) + sep;
+  const mine = (k: string): boolean => k.startsWith(root);
+  const saved = Object.entries(require.cache).filter(([k]) => mine(k));
+  for (const [k] of saved) delete require.cache[k];
+  try {
+    return require('kafkajs') as typeof import('kafkajs');
+  } finally {
+    for (const k of Object.keys(require.cache)) if (mine(k)) delete require.cache[k];
+    for (const [k, m] of saved) require.cache[k] = m;
+  }
+}
+
 export async function runNaive(o: NaiveOptions): Promise<NaiveResult> {
+  const { Kafka, logLevel } = stockKafkajs();
   const headers: Record<string, string> = { 'Content-Type': 'application/vnd.schemaregistry.v1+json' };
   if (o.registry.auth) headers.Authorization = 'Basic ' + Buffer.from(`${o.registry.auth.username}:${o.registry.auth.password}`).toString('base64');
   const reg = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {

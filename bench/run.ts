@@ -18,6 +18,7 @@ import { openServices, type Services } from '../dist/cli/services.js';
 import { aggregate, resetComparison } from '../dist/compare/aggregator.js';
 import { loadJobSpec, type JobSpec } from '../dist/core/index.js';
 import { uuidv5 } from '../dist/core/uuid.js';
+import { installKafkajsFastpath } from '../dist/kafka/kafkajs-fastpath.js';
 import { createLogger } from '../dist/log.js';
 import { keys } from '../dist/redis/keys.js';
 import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
   const has = (p: Phase): boolean => o.phases.includes(p);
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
   const stack = stackFacts();
-  const machine = machineInfo(stack);
+  const machine = machineInfo(stack, installKafkajsFastpath());
   const load = { vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[] };
   if (load.vitestRunningAtStart) log('WARNING: a vitest run is in progress; the broker is shared, so the figures will be disturbed');
   log(`run ${id}: ${o.records.toLocaleString('en-US')} records, ${o.partitions} partitions, phases ${o.phases.join(', ')}`);

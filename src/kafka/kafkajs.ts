@@ -1,15 +1,14 @@
-import {
-  Kafka,
-  logLevel as KafkaLogLevel,
+import type {
   CompressionTypes,
-  type Admin as JsAdmin,
-  type Consumer as JsConsumer,
-  type Producer as JsProducer,
-  type KafkaConfig,
-  type LogEntry,
-  type SASLOptions,
-  type Message,
+  Admin as JsAdmin,
+  Consumer as JsConsumer,
+  Producer as JsProducer,
+  KafkaConfig,
+  LogEntry,
+  SASLOptions,
+  Message,
 } from 'kafkajs';
+import { installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
 import { ReprocessError } from '../errors.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -28,6 +27,9 @@ import type {
   Transaction,
 } from './types.js';
 
+// Loaded through the fast path: kafkajs's producer internals replaced where they were measured slow.
+const { Kafka, logLevel: KafkaLogLevel, CompressionTypes: Compression } = loadKafkajs();
+
 /** kafkajs reports retriable coordinator hiccups as ERROR; the errors that matter reach us as exceptions. */
 function logCreator(logger: Logger) {
   return () => ({ level, log }: LogEntry) => {
@@ -38,42 +40,55 @@ function logCreator(logger: Logger) {
 }
 
 const COMPRESSION = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  snappy: CompressionTypes.Snappy,
-  lz4: CompressionTypes.LZ4,
-  zstd: CompressionTypes.ZSTD,
+  none: Compression.None,
+  gzip: Compression.GZIP,
+  snappy: Compression.Snappy,
+  lz4: Compression.LZ4,
+  zstd: Compression.ZSTD,
 } as const;
 
 /**
- * kafkajs groups a send's messages per partition by copying the partition's array once per
- * message (producer/groupMessagesPerPartition.js), which costs the square of the records a send
- * holds per partition (a 5,000-record transaction into one partition cost 22 CPU µs per record,
- * 12–13 when cut at 200; bench/clients.ts). Sends are cut so that no call holds more than this
- * many records for one partition; each cut is one more produce request, hence not smaller.
+ * As shipped, kafkajs groups a send's messages per partition by copying the partition's array once
+ * per message (producer/groupMessagesPerPartition.js), which costs the square of the records a send
+ * holds per partition (a 5,000-record transaction into one partition cost 22 CPU µs per record, 12–13
+ * when cut at 200; bench/clients.ts). The fast path (kafkajs-fastpath.ts) replaces that grouping;
+ * without it, sends are cut so that no call holds more than this many records for one partition.
  */
-const SEND_SLICE = 200;
+const SEND_SLICE_STOCK = 200;
 
 /**
- * Splits a send into calls holding at most SEND_SLICE records per partition, keeping each
- * partition's records in order (calls are made one after the other). Records without an explicit
- * partition are placed by kafkajs's partitioner, so they are counted as one group.
+ * Whatever the client, no call holds more than this many bytes of keys and values for one
+ * partition: each partition's share of a produce request is one record batch, which the broker
+ * refuses above its `message.max.bytes` (1 MiB by default).
  */
-export function sliceForSend(records: OutRecord[], slice = SEND_SLICE): Message[][] {
-  if (records.length <= slice) return [records.map(toMessage)];
-  const groups = new Map<number, Message[]>();
+export const SEND_SLICE_BYTES = 512 * 1024;
+
+export const sendSliceRecords = (): number => (installKafkajsFastpath().installed ? Number.POSITIVE_INFINITY : SEND_SLICE_STOCK);
+
+/**
+ * Splits a send into calls holding at most `maxRecords` records and about `maxBytes` bytes (a
+ * single record larger than that still goes, alone) per partition, keeping each partition's
+ * records in order (calls are made one after the other). Records without an explicit partition
+ * are placed by kafkajs's partitioner, so they are counted as one group.
+ */
+export function sliceForSend(records: OutRecord[], maxRecords = sendSliceRecords(), maxBytes = SEND_SLICE_BYTES): Message[][] {
+  const groups = new Map<number, { calls: Message[][]; records: number; bytes: number }>();
+  const calls: Message[][] = [];
   for (const r of records) {
     const p = r.partition ?? -1;
     let g = groups.get(p);
-    if (!g) groups.set(p, (g = []));
-    g.push(toMessage(r));
-  }
-  const calls: Message[][] = [];
-  for (const g of groups.values()) {
-    for (let i = 0, c = 0; i < g.length; i += slice, c++) {
-      const call = calls[c] ?? (calls[c] = []);
-      for (let j = i; j < i + slice && j < g.length; j++) call.push(g[j] as Message);
+    if (!g) groups.set(p, (g = { calls: [], records: 0, bytes: 0 }));
+    const size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+    if (g.calls.length === 0 || g.records >= maxRecords || (g.records > 0 && g.bytes + size > maxBytes)) {
+      const index = g.calls.length;
+      const call = calls[index] ?? (calls[index] = []);
+      g.calls.push(call);
+      g.records = 0;
+      g.bytes = 0;
     }
+    (g.calls[g.calls.length - 1] as Message[]).push(toMessage(r));
+    g.records++;
+    g.bytes += size;
   }
   return calls;
 }

@@ -11,6 +11,18 @@ describe('sliceForSend', () => {
     expect(calls[0]?.map((m) => m.value?.toString())).toEqual(['1', '2']);
   });
 
+  it('with no record limit, keeps a send whole while each partition stays under the byte limit', () => {
+    const records = Array.from({ length: 1_000 }, (_, n) => rec(n % 2, n));
+    expect(sliceForSend(records, Number.POSITIVE_INFINITY)).toHaveLength(1);
+  });
+
+  it('cuts a partition at the byte limit (a record over it still goes, alone), each partition in its order', () => {
+    const big = (partition: number, n: number, size: number): OutRecord => ({ key: null, value: Buffer.alloc(size, n), partition });
+    const records = [big(0, 1, 300), big(0, 2, 300), big(1, 3, 100), big(0, 4, 700), big(0, 5, 50), big(1, 6, 100)];
+    const calls = sliceForSend(records, Number.POSITIVE_INFINITY, 600);
+    expect(calls.map((c) => c.map((m) => m.value?.[0]))).toEqual([[1, 2, 3, 6], [4], [5]]);
+  });
+
   it('cuts a large send into calls of at most `slice` records per partition, each partition in its order', () => {
     const records = Array.from({ length: 23 }, (_, n) => rec(n % 3 === 0 ? 0 : n % 3 === 1 ? 1 : undefined, n));
     const calls = sliceForSend(records, 4);

@@ -1,0 +1,268 @@
+/**
+ * Faster replacements for three of kafkajs 2.2.4's internal producer modules, installed into
+ * Node's CommonJS module cache before kafkajs loads, so kafkajs's own code calls them.
+ *
+ * Measured on the replay's path (BENCHMARKS.md, "Where the replay's CPU goes"), kafkajs spent
+ * most of its per-record CPU on:
+ * - `protocol/recordBatch/record/v0`: a zero-filled 512-byte buffer per record and another per
+ *   header, and a fresh `Buffer.from([...])` per varint. Here a record is sized first and written
+ *   once into a buffer of exactly its size.
+ * - `protocol/recordBatch/crc32C`: a table-per-byte CRC-32C. Here a slice-by-8 table.
+ * - `producer/groupMessagesPerPartition`: copies a partition's array once per message, so a send
+ *   costs the square of its records per partition. Here one pass.
+ *
+ * Each replacement writes exactly the bytes kafkajs's original writes (test/unit/kafkajs-fastpath
+ * compares them on random records), and falls back to the original for any input it does not
+ * handle itself. kafkajs is pinned to the version these were written against; with any other
+ * version nothing is replaced and kafkajs runs as shipped.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** The kafkajs version whose internals the replacements match (package.json pins it exactly). */
+export const FASTPATH_KAFKAJS_VERSION = '2.2.4';
+
+const MODULES = {
+  record: 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
+  crc32c: 'kafkajs/src/protocol/recordBatch/crc32C/index.js',
+  group: 'kafkajs/src/producer/groupMessagesPerPartition.js',
+  encoder: 'kafkajs/src/protocol/encoder.js',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32C (Castagnoli), slice-by-8.
+
+const CRC_TABLES: Int32Array[] = (() => {
+  const tables: Int32Array[] = [];
+  const t0 = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t0[n] = c;
+  }
+  tables.push(t0);
+  for (let t = 1; t < 8; t++) {
+    const prev = tables[t - 1] as Int32Array;
+    const table = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      const p = prev[n] as number;
+      table[n] = (p >>> 8) ^ (t0[p & 0xff] as number);
+    }
+    tables.push(table);
+  }
+  return tables;
+})();
+
+/** CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). */
+export function crc32c(buf: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  let crc = -1;
+  let i = 0;
+  const n = buf.length;
+  const end8 = n - (n % 8);
+  while (i < end8) {
+    const a = (crc ^ ((buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24))) | 0;
+    crc =
+      (t7[a & 0xff] as number) ^
+      (t6[(a >>> 8) & 0xff] as number) ^
+      (t5[(a >>> 16) & 0xff] as number) ^
+      (t4[a >>> 24] as number) ^
+      (t3[buf[i + 4] as number] as number) ^
+      (t2[buf[i + 5] as number] as number) ^
+      (t1[buf[i + 6] as number] as number) ^
+      (t0[buf[i + 7] as number] as number);
+    i += 8;
+  }
+  while (i < n) {
+    crc = (t0[(crc ^ (buf[i] as number)) & 0xff] as number) ^ (crc >>> 8);
+    i++;
+  }
+  return (crc ^ -1) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record v0 (the records inside a RecordBatch v2).
+
+type Bytes = Buffer | string | null | undefined;
+interface RecordArgs {
+  offsetDelta?: number;
+  timestampDelta?: number;
+  key?: Bytes;
+  value?: Bytes;
+  headers?: Record<string, Bytes | Bytes[]>;
+}
+
+/** Bytes of an unsigned varint holding `v` (0 ≤ v < 2^53). */
+function uvarintSize(v: number): number {
+  let bytes = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
+
+function writeUVarint(buf: Buffer, offset: number, v: number): number {
+  while (v >= 128) {
+    buf[offset++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[offset++] = v;
+  return offset;
+}
+
+function bytesLength(v: Bytes): number {
+  if (v === null || v === undefined) return -1;
+  return Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v, 'utf8');
+}
+
+function writeBytes(buf: Buffer, offset: number, v: Bytes, length: number): number {
+  offset = writeUVarint(buf, offset, zigzag(length));
+  if (length <= 0 || v === null || v === undefined) return offset;
+  if (Buffer.isBuffer(v)) {
+    v.copy(buf, offset);
+    return offset + length;
+  }
+  return offset + buf.write(v, offset, length, 'utf8');
+}
+
+/** Only what this encoder handles exactly like kafkajs; anything else goes to kafkajs's own code. */
+function handled(v: unknown): v is Bytes {
+  return v === null || v === undefined || typeof v === 'string' || Buffer.isBuffer(v);
+}
+
+/** An encoder for a record, or null when the record should be left to kafkajs's own encoder. */
+export function encodeRecordV0(args: RecordArgs): Buffer | null {
+  const offsetDelta = args.offsetDelta ?? 0;
+  const timestampDelta = args.timestampDelta ?? 0;
+  const { key, value } = args;
+  const headers = args.headers ?? {};
+  // Varints of int32 range for offsets and lengths, varlong within the exact range of a double.
+  if (!Number.isInteger(offsetDelta) || offsetDelta < -0x80000000 || offsetDelta > 0x7fffffff) return null;
+  if (!Number.isSafeInteger(timestampDelta) || Math.abs(timestampDelta) > 2 ** 51) return null;
+  if (!handled(key) || !handled(value)) return null;
+  const headerKeys: string[] = [];
+  const headerValues: Bytes[] = [];
+  for (const k of Object.keys(headers)) {
+    const hv = headers[k];
+    if (Array.isArray(hv)) {
+      for (const x of hv) {
+        if (!handled(x) || x === undefined) return null;
+        headerKeys.push(k);
+        headerValues.push(x);
+      }
+    } else {
+      // kafkajs's size computation throws on a null header value; leave that to it.
+      if (!handled(hv) || hv === null || hv === undefined) return null;
+      headerKeys.push(k);
+      headerValues.push(hv);
+    }
+  }
+  const keyLength = bytesLength(key);
+  const valueLength = bytesLength(value);
+  let body =
+    1 +
+    uvarintSize(zigzag(timestampDelta)) +
+    uvarintSize(zigzag(offsetDelta)) +
+    uvarintSize(zigzag(keyLength)) + Math.max(keyLength, 0) +
+    uvarintSize(zigzag(valueLength)) + Math.max(valueLength, 0) +
+    uvarintSize(zigzag(headerKeys.length));
+  const headerLengths: number[] = new Array(headerKeys.length * 2);
+  for (let h = 0; h < headerKeys.length; h++) {
+    const kl = Buffer.byteLength(headerKeys[h] as string, 'utf8');
+    const vl = bytesLength(headerValues[h]);
+    headerLengths[2 * h] = kl;
+    headerLengths[2 * h + 1] = vl;
+    body += uvarintSize(zigzag(kl)) + kl + uvarintSize(zigzag(vl)) + Math.max(vl, 0);
+  }
+  const buf = Buffer.allocUnsafe(uvarintSize(zigzag(body)) + body);
+  let o = writeUVarint(buf, 0, zigzag(body));
+  buf[o++] = 0; // attributes
+  o = writeUVarint(buf, o, zigzag(timestampDelta));
+  o = writeUVarint(buf, o, zigzag(offsetDelta));
+  o = writeBytes(buf, o, key, keyLength);
+  o = writeBytes(buf, o, value, valueLength);
+  o = writeUVarint(buf, o, zigzag(headerKeys.length));
+  for (let h = 0; h < headerKeys.length; h++) {
+    o = writeBytes(buf, o, headerKeys[h] as string, headerLengths[2 * h] as number);
+    o = writeBytes(buf, o, headerValues[h], headerLengths[2 * h + 1] as number);
+  }
+  if (o !== buf.length) throw new Error(`record encoder wrote ${o} of ${buf.length} bytes`);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installation.
+
+interface PartitionerArgs { topic: string; partitionMetadata: unknown[]; message: unknown }
+type Partitioner = (args: PartitionerArgs) => number;
+
+function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: Partitioner }): Record<number, unknown[]> {
+  const result: Record<number, unknown[]> = {};
+  if (partitionMetadata.length === 0) return result;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+export interface FastpathState {
+  /** True when the replacements are in kafkajs's module cache. */
+  installed: boolean;
+  /** Why not, when not. */
+  reason?: string;
+}
+
+let state: FastpathState | null = null;
+
+function seed(id: string, exports: unknown): void {
+  const filename = require.resolve(id);
+  const Module = require('node:module') as { Module: new (id: string) => { filename: string; loaded: boolean; exports: unknown; paths: string[] } };
+  const m = new Module.Module(filename);
+  m.filename = filename;
+  m.loaded = true;
+  m.exports = exports;
+  require.cache[filename] = m as unknown as NodeJS.Module;
+}
+
+/**
+ * Puts the replacements into the module cache. Must run before anything requires kafkajs; run
+ * again, it reports the first outcome. `REPROCESS_KAFKAJS_FASTPATH=0` leaves kafkajs as shipped.
+ */
+export function installKafkajsFastpath(): FastpathState {
+  if (state) return state;
+  if (process.env.REPROCESS_KAFKAJS_FASTPATH === '0') return (state = { installed: false, reason: 'REPROCESS_KAFKAJS_FASTPATH=0' });
+  const version = (require('kafkajs/package.json') as { version: string }).version;
+  if (version !== FASTPATH_KAFKAJS_VERSION) {
+    return (state = { installed: false, reason: `kafkajs ${version} is not ${FASTPATH_KAFKAJS_VERSION}` });
+  }
+  if (require.cache[require.resolve('kafkajs')]) {
+    return (state = { installed: false, reason: 'kafkajs was loaded before the fast path could be installed' });
+  }
+  const Encoder = require(MODULES.encoder) as { prototype: object };
+  const originalRecord = require(MODULES.record) as (args: RecordArgs) => unknown;
+  // Evict the original so that kafkajs's requires find the replacement.
+  delete require.cache[require.resolve(MODULES.record)];
+  seed(MODULES.record, (args: RecordArgs) => {
+    const buf = encodeRecordV0(args);
+    if (buf === null) return originalRecord(args);
+    // An Encoder holding exactly the record: kafkajs only reads `buf`, `offset` and `buffer`.
+    const enc = Object.create(Encoder.prototype) as { buf: Buffer; offset: number };
+    enc.buf = buf;
+    enc.offset = buf.length;
+    return enc;
+  });
+  seed(MODULES.crc32c, crc32c);
+  seed(MODULES.group, groupMessagesPerPartition);
+  return (state = { installed: true });
+}
+
+/** kafkajs, loaded after the fast path was installed (or as shipped, when it could not be). */
+export function loadKafkajs(): typeof import('kafkajs') {
+  installKafkajsFastpath();
+  return require('kafkajs') as typeof import('kafkajs');
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { crc32c, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
+
+const require = createRequire(import.meta.url);
+
+/** A kafkajs module as shipped, compiled afresh, whatever the module cache holds. */
+function original<T>(id: string): T {
+  const filename = require.resolve(id);
+  const m = new Module(filename) as Module & { _compile(code: string, filename: string): void; paths: string[] };
+  m.filename = filename;
+  m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(filename.replace(/\/[^/]*$/, ''));
+  m._compile(readFileSync(filename, 'utf8'), filename);
+  return m.exports as T;
+}
+
+const kafkajsRecord = original<(args: object) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
+
+/** A small deterministic generator, so a failure names a reproducible case. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('kafkajs fast path: CRC-32C', () => {
+  it('matches the known check value', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('matches kafkajs on every length from 0 to 300 and on large buffers', () => {
+    const next = rng(7);
+    for (let n = 0; n <= 300; n++) {
+      const b = Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+      expect(crc32c(b), `length ${n}`).toBe(kafkajsCrc(b));
+    }
+    const big = Buffer.from(Array.from({ length: 200_003 }, () => Math.floor(next() * 256)));
+    expect(crc32c(big)).toBe(kafkajsCrc(big));
+    // A view into a larger buffer starts at its own offset.
+    expect(crc32c(big.subarray(5, 1005))).toBe(kafkajsCrc(big.subarray(5, 1005)));
+  });
+});
+
+describe('kafkajs fast path: record encoding', () => {
+  const text = (next: () => number, max: number): string =>
+    Array.from({ length: Math.floor(next() * max) }, () => (next() < 0.1 ? 'é€😀'[Math.floor(next() * 3)] : String.fromCharCode(97 + Math.floor(next() * 26)))).join('');
+  const bytes = (next: () => number, max: number): Buffer => Buffer.from(Array.from({ length: Math.floor(next() * max) }, () => Math.floor(next() * 256)));
+  const maybe = (next: () => number, max: number): Buffer | string | null | undefined => {
+    const r = next();
+    return r < 0.1 ? null : r < 0.15 ? undefined : r < 0.35 ? text(next, max) : bytes(next, max);
+  };
+
+  it('writes the bytes kafkajs writes, for 5,000 random records', () => {
+    const next = rng(42);
+    for (let i = 0; i < 5_000; i++) {
+      const headers: Record<string, string | Buffer | (string | Buffer)[]> = {};
+      const nh = Math.floor(next() * 4);
+      for (let h = 0; h < nh; h++) headers[text(next, 12) || 'h'] = next() < 0.2 ? [bytes(next, 20), text(next, 20)] : next() < 0.5 ? text(next, 40) : bytes(next, 40);
+      const scale = [1, 100, 70_000, 2 ** 31, 2 ** 40][Math.floor(next() * 5)] as number;
+      const args = {
+        offsetDelta: Math.floor(next() * [1, 200, 100_000][Math.floor(next() * 3)]!),
+        timestampDelta: Math.floor((next() - 0.3) * scale),
+        key: maybe(next, 40),
+        value: next() < 0.05 ? bytes(next, 70_000) : maybe(next, 400),
+        ...(next() < 0.8 ? { headers } : {}),
+      };
+      const mine = encodeRecordV0(args);
+      expect(mine, `record ${i} was left to kafkajs`).not.toBeNull();
+      expect(mine?.equals(kafkajsRecord(args).buffer), `record ${i}: ${JSON.stringify(args).slice(0, 300)}`).toBe(true);
+    }
+  });
+
+  it('leaves what it does not handle exactly like kafkajs to kafkajs', () => {
+    expect(encodeRecordV0({ value: Buffer.from('x'), timestampDelta: 1.5 })).toBeNull();
+    expect(encodeRecordV0({ value: Buffer.from('x'), timestampDelta: 2 ** 60 })).toBeNull();
+    expect(encodeRecordV0({ value: 42 as unknown as string })).toBeNull();
+    expect(encodeRecordV0({ value: Buffer.from('x'), headers: { a: null } })).toBeNull();
+  });
+});
