@@ -13,6 +13,7 @@ import { ReprocessError } from '../errors.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
 import type {
+  ConsumedRecord,
   Consumer,
   ConsumerHandlers,
   ConsumerOptions,
@@ -86,20 +87,13 @@ export function sliceForSend(records: OutRecord[], maxRecords = sendSliceRecords
       g.records = 0;
       g.bytes = 0;
     }
-    (g.calls[g.calls.length - 1] as Message[]).push(toMessage(r));
+    (g.calls[g.calls.length - 1] as Message[]).push(r as Message);
     g.records++;
     g.bytes += size;
   }
   return calls;
 }
 
-function toMessage(r: OutRecord): Message {
-  const m: Message = { key: r.key, value: r.value };
-  if (r.headers) m.headers = r.headers;
-  if (r.timestamp !== undefined) m.timestamp = r.timestamp;
-  if (r.partition !== undefined) m.partition = r.partition;
-  return m;
-}
 
 /** Turns kafkajs's connection failures into one line naming the endpoint and the variable that sets it. */
 export function mapKafkaError(err: unknown, brokers: string[]): unknown {
@@ -393,7 +387,7 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
         consumer.run({
           autoCommit: opts.autoCommit ?? false,
           eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: 1,
+          partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
           eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
             await handlers.onBatch(
               {
@@ -401,13 +395,9 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
                 partition: batch.partition,
                 highWatermark: batch.highWatermark,
                 nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
-                records: batch.messages.map((m) => ({
-                  offset: m.offset,
-                  key: m.key ?? null,
-                  value: m.value ?? null,
-                  timestamp: m.timestamp,
-                  headers: (m.headers ?? {}) as Record<string, Buffer | string | undefined>,
-                })),
+                // kafkajs's own message objects: they have these fields (a missing key or value is
+                // null, headers an object), and a copy per record is measurable.
+                records: batch.messages as unknown as ConsumedRecord[],
               },
               { heartbeat, isRunning, isStale, resolveOffset },
             );

@@ -128,6 +128,11 @@ export interface ConsumerOptions {
   fromBeginning?: boolean;
   /** Commit offsets automatically (at-least-once); false when offsets are committed in transactions. */
   autoCommit?: boolean;
+  /**
+   * How many partitions' batches may be in `onBatch` at once (default 1); one partition's batches
+   * are always handed over one after the other.
+   */
+  partitionsConcurrently?: number;
 }
 
 export interface Consumer {

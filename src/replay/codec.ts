@@ -11,8 +11,18 @@ export interface DecodedEvent {
   schemaId: number;
 }
 
+/** A writer schema as a decoder knows it, to hand to another decoder (a processing thread's). */
+export interface SchemaEntry {
+  id: number;
+  /** The Avro schema's JSON, or null for an id the registry does not have (or not as Avro). */
+  schema: string | null;
+  /** Its version under the source subject, when it is one. */
+  subjectVersion: number | null;
+}
+
 export interface SourceDecoderOptions {
-  registry: RegistryClient;
+  /** Absent in a processing thread, whose schemas come from the main thread's decoder (`install`). */
+  registry?: RegistryClient;
   /** Subject of the source topic's values (`<topic>-value`), for versions read from the registry. */
   subject: string;
   versionField: string;
@@ -34,8 +44,25 @@ export class SourceDecoder {
   private readonly types = new Map<number, avro.Type>();
   private readonly unknownIds = new Set<number>();
   private readonly subjectVersion = new Map<number, number | null>();
+  private readonly known: SchemaEntry[] = [];
 
   constructor(private readonly options: SourceDecoderOptions) {}
+
+  /** Every schema id met so far, in the order met. */
+  entries(): readonly SchemaEntry[] {
+    return this.known;
+  }
+
+  /** Takes schemas another decoder loaded (the main thread's, for a processing thread). */
+  install(entries: readonly SchemaEntry[]): void {
+    for (const e of entries) {
+      if (this.types.has(e.id) || this.unknownIds.has(e.id)) continue;
+      if (e.schema === null) this.unknownIds.add(e.id);
+      else this.types.set(e.id, avro.Type.forSchema(JSON.parse(e.schema) as avro.Schema, { wrapUnions: false }));
+      this.subjectVersion.set(e.id, e.subjectVersion);
+      this.known.push(e);
+    }
+  }
 
   /** Fetches the writer schemas a batch needs (and waits out registry outages). */
   async prepare(values: (Buffer | null)[]): Promise<void> {
@@ -53,28 +80,35 @@ export class SourceDecoder {
   }
 
   private async load(id: number): Promise<void> {
+    const registry = this.options.registry;
+    if (!registry) throw new Error(`schema id ${id} was not handed to this decoder`);
     await this.withRegistry(async () => {
+      let schema: string | null = null;
       try {
-        const schema = await this.options.registry.getSchema(id);
-        if (schema.schemaType !== 'AVRO') {
+        const found = await registry.getSchema(id);
+        if (found.schemaType !== 'AVRO') {
           this.unknownIds.add(id);
+          this.known.push({ id, schema: null, subjectVersion: null });
           return;
         }
-        this.types.set(id, avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema, { wrapUnions: false }));
+        schema = found.schema;
+        this.types.set(id, avro.Type.forSchema(JSON.parse(schema) as avro.Schema, { wrapUnions: false }));
       } catch (err) {
         if (isSchemaNotFound(err)) {
           this.unknownIds.add(id);
+          this.known.push({ id, schema: null, subjectVersion: null });
           return;
         }
         throw err;
       }
       if (!this.subjectVersion.has(id)) {
-        const versions = await this.options.registry.subjectVersions(id).catch((err: unknown) => {
+        const versions = await registry.subjectVersions(id).catch((err: unknown) => {
           if (isSchemaNotFound(err)) return [];
           throw err;
         });
         this.subjectVersion.set(id, versions.find((v) => v.subject === this.options.subject)?.version ?? null);
       }
+      this.known.push({ id, schema, subjectVersion: this.subjectVersion.get(id) ?? null });
     });
   }
 

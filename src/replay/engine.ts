@@ -10,14 +10,16 @@ import type { RegistryClient } from '../registry/index.js';
 import { withVersion, type Catalog } from '../catalog/index.js';
 import { RunStore, type PartitionProgress } from '../runs/store.js';
 import { SinkEncoder, SourceDecoder } from './codec.js';
-import { dlqRecord, type FailureStage } from './dlq.js';
+import { dlqRecord } from './dlq.js';
 import { loadTransform, loadUpcasters, type Transform } from './modules.js';
 import { planReplay, type ReplayPlan } from './plan.js';
 import { startAdaptive } from './adaptive.js';
 import { RedisThrottle } from './redis-throttle.js';
 import type { Throttle } from './throttle.js';
 import type { Registry } from 'prom-client';
-import { ReplayMetrics, newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
+import { ReplayMetrics } from '../metrics/replay.js';
+import { processChunk, type ChunkEnv, type ChunkOutput } from './process.js';
+import { ProcessingPool, defaultThreads } from './workers.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -41,6 +43,11 @@ export interface ReplayOptions {
   delivery?: 'exactly-once' | 'at-least-once';
   /** Where to register this worker's Prometheus metrics (see src/metrics/replay.ts); none when absent. */
   metrics?: Registry;
+  /**
+   * Processing threads beside the main thread (decode, upcast, transform, encode); 0 processes on
+   * the main thread. Default: 1 where the machine has more than one core (workers.ts).
+   */
+  threads?: number;
 }
 
 export interface PartitionSnapshot extends PartitionProgress {
@@ -98,10 +105,6 @@ interface PartitionState {
   fenced: boolean;
   /** Serializes everything done for this partition (batches, marker commits). */
   chain: Promise<void>;
-}
-
-function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /**
@@ -203,24 +206,39 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
     },
   });
-  const schemaId = await registry.register(`${spec.sinkTopic}-value`, spec.outputSchema);
-  const encoder = new SinkEncoder(spec.outputSchema, schemaId);
-
-  // 4. Topics and the run record.
+  // 4. The output schema and the topics, side by side (creating a topic waits for its leaders).
   // A dataset version keeps its history: records carry the source's (old) timestamps, which
   // time-based retention would delete at once. Kept forever unless the operator says otherwise.
   // Segments roll by size only: by time they would roll every 7 days of the records' (old)
   // timestamps, cutting a 90-day backfill into small segments that no fetch crosses.
   const keep = { 'retention.ms': '-1', 'segment.ms': String(10 * 365 * 24 * 3_600_000) };
-  if (!plan.sinkExists) {
-    await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions, configs: keep });
-    log.info({ topic: spec.sinkTopic, partitions: plan.sinkPartitions }, 'created the sink topic');
-  }
-  if (!(await admin.topicExists(spec.dlqTopic))) {
-    await admin.createTopic({ topic: spec.dlqTopic, partitions: plan.sourcePartitions, configs: keep });
-  }
-  const dlqPartitions = await admin.partitionCount(spec.dlqTopic);
-  const sinkPartitions = await admin.partitionCount(spec.sinkTopic);
+  const [schemaId, sinkPartitions, dlqPartitions] = await Promise.all([
+    registry.register(`${spec.sinkTopic}-value`, spec.outputSchema),
+    (async () => {
+      if (!plan.sinkExists) {
+        await admin.createTopic({ topic: spec.sinkTopic, partitions: plan.sinkPartitions, configs: keep });
+        log.info({ topic: spec.sinkTopic, partitions: plan.sinkPartitions }, 'created the sink topic');
+      }
+      return admin.partitionCount(spec.sinkTopic);
+    })(),
+    (async () => {
+      if (!(await admin.topicExists(spec.dlqTopic))) {
+        await admin.createTopic({ topic: spec.dlqTopic, partitions: plan.sourcePartitions, configs: keep });
+      }
+      return admin.partitionCount(spec.dlqTopic);
+    })(),
+  ]);
+  const encoder = new SinkEncoder(spec.outputSchema, schemaId);
+  const env: ChunkEnv = { decoder, transform, encoder, sourceTopic: spec.source.topic, outputKey: spec.output.key, sinkPartitions, maxMs: spec.transaction.maxMs };
+  const threads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 1 (the default on a multi-core machine) or more.' });
+  const pool = threads > 0
+    ? await ProcessingPool.start({
+      transformPath: spec.transformPath, upcastModulePath: spec.upcast.modulePath, legacyIds: spec.upcast.legacyIds, versionField: spec.source.versionField, latestVersion,
+      subject: `${spec.source.topic}-value`, outputSchema: spec.outputSchema, schemaId, sourceTopic: spec.source.topic, outputKey: spec.output.key, sinkPartitions, maxMs: spec.transaction.maxMs,
+    }, threads, decoder)
+    : null;
+  if (pool) log.debug({ threads }, 'processing threads started');
 
   const states = new Map<number, PartitionState>();
   for (const r of ranges) {
@@ -267,7 +285,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const done = (st: PartitionState): boolean => st.position >= st.end;
 
   // A short session: a worker that died is noticed in seconds and its partitions move on.
-  const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000 });
+  const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000,
+    // With processing threads, one partition's Kafka work overlaps another's processing.
+    partitionsConcurrently: pool ? 2 : 1 });
   const stopController = new AbortController();
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -311,26 +331,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     st.position = next;
   };
 
-  const fail = (stage: FailureStage, rec: ConsumedRecord, partition: number, err: unknown, out: OutRecord[], tally: ChunkTally): void => {
-    out.push(dlqRecord(rec, { runId, topic: spec.source.topic, partition, stage, error: err, dlqPartitions }));
-    tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
-    if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
-  };
-
-  const keyOf = (record: Record<string, unknown>, source: ConsumedRecord): Buffer | null => {
-    if (spec.output.key === null) return source.key;
-    const v = record[spec.output.key];
-    if (v === null || v === undefined) return null;
-    return Buffer.from(typeof v === 'string' ? v : String(v));
-  };
-
-  const toSink = (o: unknown, rec: ConsumedRecord, sourcePartition: number, source: string): OutRecord => {
-    if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    const key = keyOf(o as Record<string, unknown>, rec);
-    const partition = key ? partitionForKey(key, sinkPartitions) : sourcePartition % sinkPartitions;
-    return { key, value: encoder.encode(o), timestamp: rec.timestamp, partition, headers: { [SOURCE_HEADER]: source } };
-  };
-
   const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
     const st = states.get(batch.partition);
     if (!st || done(st)) {
@@ -359,7 +359,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     }
     const records = inWindow(batch.records, st.position, st.end);
     let i = 0;
-    let chunkStart = 0;
     const batchStart = performance.now();
     while (i < records.length) {
       if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
@@ -377,53 +376,17 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       if (stopController.signal.aborted) return;
       await decoder.prepare(chunk.map((r) => r.value));
       registryWaiting = false;
-      // The transaction's time bound counts processing, not the wait for capacity or schemas.
-      chunkStart = performance.now();
-      const sink: OutRecord[] = [];
-      const dlq: OutRecord[] = [];
-      const tally = newTally();
-      let taken = 0;
-      for (const rec of chunk) {
-        taken++;
-        st.read++;
-        tally.readBytes += (rec.value?.length ?? 0) + (rec.key?.length ?? 0);
-        let decoded;
-        try {
-          decoded = decoder.decode(rec.value);
-        } catch (err) {
-          if (!(err instanceof DecodeError)) throw err;
-          fail(err.reason === 'unknown-version' || err.reason === 'bad-legacy-id' || err.reason === 'upcaster-failed' ? 'upcast' : 'decode', rec, batch.partition, err, dlq, tally);
-          continue;
-        }
-        let result: unknown;
-        try {
-          result = transform(decoded.event, { topic: spec.source.topic, partition: batch.partition, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, version: decoded.version });
-          // Awaited only when the transform is async: a microtask turn per record is measurable.
-          if (isPromiseLike(result)) result = await result;
-        } catch (err) {
-          fail('transform', rec, batch.partition, err, dlq, tally);
-          continue;
-        }
-        if (result === null || result === undefined) {
-          st.filtered++;
-          tally.filtered++;
-          continue;
-        }
-        const source = `${batch.partition}:${rec.offset}`;
-        try {
-          if (Array.isArray(result)) {
-            // All of a record's outputs or none: encode them all before adding any.
-            const encoded: OutRecord[] = [];
-            for (const o of result as unknown[]) encoded.push(toSink(o, rec, batch.partition, source));
-            for (const e of encoded) sink.push(e);
-          } else {
-            sink.push(toSink(result, rec, batch.partition, source));
-          }
-        } catch (err) {
-          fail('encode', rec, batch.partition, err, dlq, tally);
-        }
-        if (performance.now() - chunkStart >= spec.transaction.maxMs) break;
+      const result = pool ? await pool.process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
+      const { taken, tally } = result;
+      const sink: OutRecord[] = new Array(result.outputs.length);
+      for (let n = 0; n < result.outputs.length; n++) {
+        const o = result.outputs[n] as ChunkOutput;
+        const rec = chunk[o.src] as ConsumedRecord;
+        sink[n] = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: `${batch.partition}:${rec.offset}` } };
       }
+      const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
+      st.read += taken;
+      st.filtered += tally.filtered;
       const last = chunk[taken - 1];
       if (!last) break;
       i += taken;
@@ -452,7 +415,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         ctx.resolveOffset((st.end - 1n).toString());
       }
     }
-    if (done(st)) consumer.pause(spec.source.topic, [batch.partition]);
+    if (done(st)) {
+      consumer.pause(spec.source.topic, [batch.partition]);
+      wake();
+    }
   };
 
   const totalRead = (): number => [...states.values()].reduce((s, p) => s + p.read, 0);
@@ -524,6 +490,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   };
 
   let finished = false;
+  let wake: () => void = () => undefined;
   const allDone = (): boolean => [...states.values()].every(done);
   const stopAdaptive = spec.rate?.adaptive
     ? startAdaptive({ redis: options.redis, admin, runId, workerId, groups: spec.rate.adaptive.groups, maxLag: spec.rate.adaptive.maxLag, logger: log })
@@ -551,7 +518,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         enqueue(partition, async () => {
           if (BigInt(from) <= st.position && target > st.position) await commit(st, [], [], target);
         }).then(
-          () => (done(st) ? consumer.pause(spec.source.topic, [partition]) : undefined),
+          () => {
+            if (!done(st)) return;
+            consumer.pause(spec.source.topic, [partition]);
+            wake();
+          },
           (err: unknown) => {
             failure ??= err;
             stop();
@@ -603,7 +574,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         finished = true;
         break;
       }
-      await new Promise((r) => setTimeout(r, options.progressIntervalMs ?? 500));
+      // The next progress tick, or sooner when this worker finishes a partition.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.progressIntervalMs ?? 500);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = () => undefined;
     }
     if (failure) throw failure;
     if (finished) checkDlqRatio(true);
@@ -617,6 +596,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
     if (shared) await shared.then((p) => p.close()).catch(() => undefined);
     await throttle.close().catch(() => undefined);
+    await pool?.close().catch(() => undefined);
     const snap = await snapshot().catch(() => null);
     if (snap) {
       options.onProgress?.(snap);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { crc32c, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
+import { crc32c, encodeRecordBatchV2, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
 
 const require = createRequire(import.meta.url);
 
@@ -16,6 +16,8 @@ function original<T>(id: string): T {
 }
 
 const kafkajsRecord = original<(args: object) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const kafkajsBatch = original<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
 const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
 
 /** A small deterministic generator, so a failure names a reproducible case. */
@@ -83,5 +85,38 @@ describe('kafkajs fast path: record encoding', () => {
     expect(encodeRecordV0({ value: Buffer.from('x'), timestampDelta: 2 ** 60 })).toBeNull();
     expect(encodeRecordV0({ value: 42 as unknown as string })).toBeNull();
     expect(encodeRecordV0({ value: Buffer.from('x'), headers: { a: null } })).toBeNull();
+  });
+});
+
+describe('kafkajs fast path: record batch encoding', () => {
+  it('writes the bytes kafkajs writes, for 300 random batches', async () => {
+    const next = rng(9);
+    for (let i = 0; i < 300; i++) {
+      const n = Math.floor(next() * 60);
+      const records = Array.from({ length: n }, (_, k) => {
+        const value = Buffer.from(Array.from({ length: Math.floor(next() * 300) }, () => Math.floor(next() * 256)));
+        return kafkajsRecord({ offsetDelta: k, timestampDelta: Math.floor(next() * 1000), key: next() < 0.5 ? null : `k${k}`, value, headers: { 'reprocess.source': `0:${k}` } });
+      });
+      const ts = 1_700_000_000_000 + Math.floor(next() * 1e9);
+      const args = {
+        compression: 0,
+        firstOffset: Long.fromValue(Math.floor(next() * 1e6)),
+        firstTimestamp: next() < 0.5 ? ts : String(ts),
+        maxTimestamp: next() < 0.5 ? ts + 5 : String(ts + 5),
+        lastOffsetDelta: n - 1,
+        transactional: next() < 0.5,
+        producerId: Long.fromValue(Math.floor(next() * 1e12)),
+        producerEpoch: Math.floor(next() * 100),
+        firstSequence: Math.floor(next() * 1e6),
+        records,
+      };
+      const mine = encodeRecordBatchV2(args);
+      expect(mine, `batch ${i} was left to kafkajs`).not.toBeNull();
+      expect(mine?.equals((await kafkajsBatch(args)).buffer), `batch ${i}`).toBe(true);
+    }
+  });
+
+  it('leaves compressed batches to kafkajs', () => {
+    expect(encodeRecordBatchV2({ compression: 1, records: [] })).toBeNull();
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * A processing thread (see workers.ts): builds the job's decoder, upcast chain, transform and
+ * encoder once, then turns each chunk it is sent into outputs and failures.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { buildUpcastChain } from '../core/index.js';
+import { ReprocessError, errorMessage } from '../errors.js';
+import { SinkEncoder, SourceDecoder } from './codec.js';
+import { loadTransform, loadUpcasters } from './modules.js';
+import { processChunk, type ChunkEnv } from './process.js';
+import { packResult, unpackChunk, type FromWorker, type ToWorker, type WorkerInit } from './workers.js';
+
+const port = parentPort;
+if (!port) throw new Error('process-worker.js runs as a worker thread of a replay');
+const init = workerData as WorkerInit;
+
+const describe = (err: unknown): Extract<FromWorker, { type: 'error' }>['error'] => {
+  const e = err instanceof Error ? err : new Error(errorMessage(err));
+  return {
+    name: e.name,
+    message: e.message,
+    ...(e.stack ? { stack: e.stack } : {}),
+    ...(err instanceof ReprocessError ? { code: err.code, ...(err.hint ? { hint: err.hint } : {}) } : {}),
+  };
+};
+
+try {
+  const transform = await loadTransform(init.transformPath);
+  const upcasters = init.upcastModulePath ? await loadUpcasters(init.upcastModulePath) : null;
+  const upcast = buildUpcastChain({ legacyIds: init.legacyIds, modules: upcasters, versionField: init.versionField, latestVersion: init.latestVersion });
+  const decoder = new SourceDecoder({ subject: init.subject, versionField: init.versionField, upcast });
+  const env: ChunkEnv = {
+    decoder,
+    transform,
+    encoder: new SinkEncoder(init.outputSchema, init.schemaId),
+    sourceTopic: init.sourceTopic,
+    outputKey: init.outputKey,
+    sinkPartitions: init.sinkPartitions,
+    maxMs: init.maxMs,
+  };
+  // One chunk at a time, in the order sent.
+  let queue = Promise.resolve();
+  port.on('message', (m: ToWorker) => {
+    queue = queue.then(async () => {
+      try {
+        decoder.install(m.schemas);
+        const packed = packResult(await processChunk(env, unpackChunk(m.chunk), m.chunk.partition));
+        const reply: FromWorker = { type: 'result', id: m.id, result: packed };
+        port.postMessage(reply, [packed.bytes, packed.index.buffer as ArrayBuffer]);
+      } catch (err) {
+        const reply: FromWorker = { type: 'error', id: m.id, error: describe(err) };
+        port.postMessage(reply);
+      }
+    });
+  });
+  port.postMessage({ type: 'ready' } satisfies FromWorker);
+} catch (err) {
+  port.postMessage({ type: 'error', id: null, error: describe(err) } satisfies FromWorker);
+}

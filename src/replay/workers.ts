@@ -1,0 +1,262 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { LegacyIdsOptions } from '../core/index.js';
+import { ReprocessError } from '../errors.js';
+import type { ChunkTally } from '../metrics/replay.js';
+import type { SchemaEntry, SourceDecoder } from './codec.js';
+import type { ChunkFailure, ChunkOutput, ChunkResult, SourceRecord } from './process.js';
+
+/**
+ * Processing threads: the replay's main thread does the Kafka work (fetching, producing,
+ * transactions) while decoding, upcasting, transforming and encoding run on worker threads, so a
+ * replay uses two cores. Chunks cross as one transferred buffer each way (no per-record cloning,
+ * and never a kafkajs buffer, whose backing store is a whole fetch response).
+ */
+
+/** One processing thread beside the main one where the machine has more than one core. */
+export function defaultThreads(): number {
+  return availableParallelism() > 1 ? 1 : 0;
+}
+
+/** What a processing thread needs to build its decoder, transform and encoder (all cloneable). */
+export interface WorkerInit {
+  transformPath: string;
+  upcastModulePath: string | null;
+  legacyIds: LegacyIdsOptions | null;
+  versionField: string;
+  latestVersion: number;
+  subject: string;
+  outputSchema: object;
+  schemaId: number;
+  sourceTopic: string;
+  outputKey: string | null;
+  sinkPartitions: number;
+  maxMs: number;
+}
+
+/** A chunk's records: keys and values in one buffer, four int32 per record (key start, key length or -1, value start, value length or -1). */
+export interface PackedChunk {
+  partition: number;
+  offsets: string[];
+  timestamps: string[];
+  bytes: ArrayBuffer;
+  index: Int32Array;
+}
+
+/** A chunk's outputs: keys and values in one buffer, six int32 per output (source index, key start, key length or -1, value start, value length, partition). */
+export interface PackedResult {
+  taken: number;
+  bytes: ArrayBuffer;
+  index: Int32Array;
+  failures: ChunkFailure[];
+  tally: ChunkTally;
+}
+
+export type ToWorker = { type: 'chunk'; id: number; chunk: PackedChunk; schemas: SchemaEntry[] };
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'result'; id: number; result: PackedResult }
+  | { type: 'error'; id: number | null; error: { name: string; message: string; code?: string; hint?: string; stack?: string } };
+
+const size = (b: Buffer | null): number => (b === null ? 0 : b.length);
+
+export function packChunk(records: readonly SourceRecord[], partition: number): PackedChunk {
+  let total = 0;
+  for (const r of records) total += size(r.key) + size(r.value);
+  const bytes = new Uint8Array(new ArrayBuffer(total));
+  const index = new Int32Array(records.length * 4);
+  const offsets: string[] = new Array(records.length);
+  const timestamps: string[] = new Array(records.length);
+  let at = 0;
+  const put = (b: Buffer | null, i: number): void => {
+    index[i] = at;
+    if (b === null) {
+      index[i + 1] = -1;
+      return;
+    }
+    bytes.set(b, at);
+    index[i + 1] = b.length;
+    at += b.length;
+  };
+  for (let n = 0; n < records.length; n++) {
+    const r = records[n] as SourceRecord;
+    put(r.key, n * 4);
+    put(r.value, n * 4 + 2);
+    offsets[n] = r.offset;
+    timestamps[n] = r.timestamp;
+  }
+  return { partition, offsets, timestamps, bytes: bytes.buffer, index };
+}
+
+export function unpackChunk(p: PackedChunk): SourceRecord[] {
+  const view = (start: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(p.bytes, start, length));
+  const out: SourceRecord[] = new Array(p.offsets.length);
+  for (let n = 0; n < p.offsets.length; n++) {
+    const i = n * 4;
+    out[n] = {
+      offset: p.offsets[n] as string,
+      timestamp: p.timestamps[n] as string,
+      key: view(p.index[i] as number, p.index[i + 1] as number),
+      value: view(p.index[i + 2] as number, p.index[i + 3] as number),
+    };
+  }
+  return out;
+}
+
+export function packResult(r: ChunkResult): PackedResult {
+  let total = 0;
+  for (const o of r.outputs) total += size(o.key) + o.value.length;
+  const bytes = new Uint8Array(new ArrayBuffer(total));
+  const index = new Int32Array(r.outputs.length * 6);
+  let at = 0;
+  for (let n = 0; n < r.outputs.length; n++) {
+    const o = r.outputs[n] as ChunkOutput;
+    const i = n * 6;
+    index[i] = o.src;
+    index[i + 1] = at;
+    if (o.key === null) index[i + 2] = -1;
+    else {
+      bytes.set(o.key, at);
+      index[i + 2] = o.key.length;
+      at += o.key.length;
+    }
+    index[i + 3] = at;
+    bytes.set(o.value, at);
+    index[i + 4] = o.value.length;
+    at += o.value.length;
+    index[i + 5] = o.partition;
+  }
+  return { taken: r.taken, bytes: bytes.buffer, index, failures: r.failures, tally: r.tally };
+}
+
+export function unpackResult(p: PackedResult): ChunkResult {
+  const n = p.index.length / 6;
+  const outputs: ChunkOutput[] = new Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = k * 6;
+    const keyLength = p.index[i + 2] as number;
+    outputs[k] = {
+      src: p.index[i] as number,
+      key: keyLength < 0 ? null : Buffer.from(p.bytes, p.index[i + 1] as number, keyLength),
+      value: Buffer.from(p.bytes, p.index[i + 3] as number, p.index[i + 4] as number),
+      partition: p.index[i + 5] as number,
+    };
+  }
+  return { taken: p.taken, outputs, failures: p.failures, tally: p.tally };
+}
+
+/** The thread's entry point: dist/replay/process-worker.js (tests running the TypeScript sources use the built one). */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../../dist/replay/process-worker.js', here) : new URL('./process-worker.js', here);
+}
+
+interface Pending {
+  resolve: (r: ChunkResult) => void;
+  reject: (e: unknown) => void;
+}
+
+class Thread {
+  readonly pending = new Map<number, Pending>();
+  readonly sent = new Set<number>();
+  failure: Error | null = null;
+  constructor(readonly worker: Worker) {}
+}
+
+function toError(e: { name: string; message: string; code?: string; hint?: string }): Error {
+  if (e.code) return new ReprocessError(e.code as ConstructorParameters<typeof ReprocessError>[0], e.message, e.hint ? { hint: e.hint } : {});
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
+}
+
+export class ProcessingPool {
+  private next = 0;
+  private ids = 0;
+  private closed = false;
+
+  private constructor(private readonly threads: Thread[], private readonly decoder: SourceDecoder) {}
+
+  /** Starts `count` threads and waits until each has loaded the transform, upcasters and codecs. */
+  static async start(init: WorkerInit, count: number, decoder: SourceDecoder): Promise<ProcessingPool> {
+    const threads: Thread[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
+        const thread = new Thread(worker);
+        threads.push(thread);
+        await new Promise<void>((resolve, reject) => {
+          const onMessage = (m: FromWorker): void => {
+            if (m.type === 'ready') done(null);
+            else if (m.type === 'error') done(toError(m.error));
+          };
+          const onError = (err: Error): void => done(err);
+          const onExit = (code: number): void => done(new ReprocessError('INTERNAL', `a processing thread exited while starting (code ${code})`));
+          // Only these listeners go: Worker keeps listeners of its own (removeAllListeners would stop its messages).
+          const done = (err: Error | null): void => {
+            worker.off('message', onMessage);
+            worker.off('error', onError);
+            worker.off('exit', onExit);
+            if (err) reject(err);
+            else resolve();
+          };
+          worker.on('message', onMessage);
+          worker.on('error', onError);
+          worker.on('exit', onExit);
+        });
+        // A pool that is never closed (a replay that failed while starting) must not keep the process alive.
+        worker.unref();
+        ProcessingPool.wire(thread);
+      }
+    } catch (err) {
+      await Promise.all(threads.map((t) => t.worker.terminate()));
+      throw err;
+    }
+    return new ProcessingPool(threads, decoder);
+  }
+
+  private static wire(thread: Thread): void {
+    const fail = (err: Error): void => {
+      thread.failure ??= err;
+      for (const p of thread.pending.values()) p.reject(thread.failure);
+      thread.pending.clear();
+    };
+    thread.worker.on('message', (m: FromWorker) => {
+      if (m.type === 'result') {
+        const p = thread.pending.get(m.id);
+        thread.pending.delete(m.id);
+        p?.resolve(unpackResult(m.result));
+      } else if (m.type === 'error') {
+        const err = toError(m.error);
+        if (m.id === null) return fail(err);
+        const p = thread.pending.get(m.id);
+        thread.pending.delete(m.id);
+        p?.reject(err);
+      }
+    });
+    thread.worker.on('error', (err) => fail(new ReprocessError('INTERNAL', `a processing thread failed: ${err.message}`, { cause: err })));
+    thread.worker.on('exit', (code) => fail(new ReprocessError('INTERNAL', `a processing thread exited (code ${code})`)));
+  }
+
+  /** Processes a chunk on the next thread. The decoder must have prepared the chunk's schemas. */
+  process(records: readonly SourceRecord[], partition: number): Promise<ChunkResult> {
+    if (this.closed) return Promise.reject(new ReprocessError('INTERNAL', 'the processing threads were closed'));
+    const thread = this.threads[this.next++ % this.threads.length] as Thread;
+    if (thread.failure) return Promise.reject(thread.failure);
+    const schemas = this.decoder.entries().filter((e) => !thread.sent.has(e.id));
+    for (const e of schemas) thread.sent.add(e.id);
+    const chunk = packChunk(records, partition);
+    const id = ++this.ids;
+    return new Promise<ChunkResult>((resolve, reject) => {
+      thread.pending.set(id, { resolve, reject });
+      const message: ToWorker = { type: 'chunk', id, chunk, schemas };
+      thread.worker.postMessage(message, [chunk.bytes, chunk.index.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+}
