@@ -45,6 +45,7 @@ export class SourceDecoder {
   private readonly unknownIds = new Set<number>();
   private readonly subjectVersion = new Map<number, number | null>();
   private readonly known: SchemaEntry[] = [];
+  private readonly loading = new Map<number, Promise<void>>();
 
   constructor(private readonly options: SourceDecoderOptions) {}
 
@@ -74,42 +75,38 @@ export class SourceDecoder {
       }
     }
     for (const id of ids) {
-      this.options.onSchemaFetch?.(id);
-      await this.load(id);
+      // One fetch per id, however many batches ask for it at once.
+      let loading = this.loading.get(id);
+      if (!loading) {
+        this.options.onSchemaFetch?.(id);
+        loading = this.load(id).finally(() => this.loading.delete(id));
+        this.loading.set(id, loading);
+      }
+      await loading;
     }
   }
 
+  /** Fetches a schema and its subject version, then makes it known all at once. */
   private async load(id: number): Promise<void> {
     const registry = this.options.registry;
     if (!registry) throw new Error(`schema id ${id} was not handed to this decoder`);
+    let entry: SchemaEntry = { id, schema: null, subjectVersion: null };
     await this.withRegistry(async () => {
-      let schema: string | null = null;
+      let found;
       try {
-        const found = await registry.getSchema(id);
-        if (found.schemaType !== 'AVRO') {
-          this.unknownIds.add(id);
-          this.known.push({ id, schema: null, subjectVersion: null });
-          return;
-        }
-        schema = found.schema;
-        this.types.set(id, avro.Type.forSchema(JSON.parse(schema) as avro.Schema, { wrapUnions: false }));
+        found = await registry.getSchema(id);
       } catch (err) {
-        if (isSchemaNotFound(err)) {
-          this.unknownIds.add(id);
-          this.known.push({ id, schema: null, subjectVersion: null });
-          return;
-        }
+        if (isSchemaNotFound(err)) return;
         throw err;
       }
-      if (!this.subjectVersion.has(id)) {
-        const versions = await registry.subjectVersions(id).catch((err: unknown) => {
-          if (isSchemaNotFound(err)) return [];
-          throw err;
-        });
-        this.subjectVersion.set(id, versions.find((v) => v.subject === this.options.subject)?.version ?? null);
-      }
-      this.known.push({ id, schema, subjectVersion: this.subjectVersion.get(id) ?? null });
+      if (found.schemaType !== 'AVRO') return;
+      const versions = await registry.subjectVersions(id).catch((err: unknown) => {
+        if (isSchemaNotFound(err)) return [];
+        throw err;
+      });
+      entry = { id, schema: found.schema, subjectVersion: versions.find((v) => v.subject === this.options.subject)?.version ?? null };
     });
+    this.install([entry]);
   }
 
   private async withRegistry(fn: () => Promise<void>): Promise<void> {
