@@ -41,7 +41,12 @@ describe('replay', () => {
     return { records: [...byPartition.values()].flat(), byPartition, raw };
   };
 
-  it('replays a mixed v1/v2 window by time: upcasts legacy ids, DLQs poison, keeps keys, order and timestamps', async () => {
+  // Both delivery modes, and both ways of processing (a processing thread, the Kafka thread itself).
+  const MODES = [
+    { mode: 'exactly-once, processing thread (the defaults)', args: [] as string[] },
+    { mode: 'at-least-once, one thread', args: ['--at-least-once', '--threads', '0'] },
+  ];
+  it.each(MODES)('replays a mixed v1/v2 window by time: upcasts legacy ids, DLQs poison, keeps keys, order and timestamps ($mode)', async ({ args }) => {
     const events = makeEvents(400, { 10: 'bad-magic', 50: 'truncated', 250: 'unknown-schema-id', 300: 'unknown-version' });
     const source = await createSource(kafka.client, events);
     // Window: events 20..379 (hours 20..380).
@@ -56,7 +61,7 @@ describe('replay', () => {
     // plan writes nothing: no sink topic.
     expect(await (await kafka.client.admin()).topicExists(`${j.dataset}_v3`)).toBe(false);
 
-    const r = await cli(['replay', j.spec, '--json', '--run-id', `${j.dataset}-run`]);
+    const r = await cli(['replay', j.spec, '--json', '--run-id', `${j.dataset}-run`, ...args]);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as { read: number; written: number; dlq: number; state: string };
     const inWindow = events.filter((e) => e.n >= 20 && e.n < 380);

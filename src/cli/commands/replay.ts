@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { loadJobSpec } from '../../core/index.js';
+import { ReprocessError } from '../../errors.js';
 import { runReplay } from '../../replay/engine.js';
 import { EXIT, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
@@ -13,6 +14,13 @@ import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return `${dataset}-v${version}-${stamp}-${randomUUID().slice(0, 4)}`;
+}
+
+function threadsOption(raw: string): number {
+  if (!/^\d{1,2}$/.test(raw.trim())) {
+    throw new ReprocessError('USAGE', `--threads "${raw}" is not a number of threads (0-99).`, { hint: 'Example: --threads 1 (the default on a multi-core machine), or 0 to process on the Kafka thread.' });
+  }
+  return Number(raw);
 }
 
 export const replayCommand: Command = {
@@ -33,7 +41,8 @@ export const replayCommand: Command = {
     ...WINDOW_OPTIONS,
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
-    'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. Not faster here (see BENCHMARKS.md); for sinks read by consumers that cannot use read_committed.', defaultText: 'exactly-once' },
+    'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. For sinks read by consumers that cannot use read_committed; see BENCHMARKS.md for what it gains.', defaultText: 'exactly-once' },
+    threads: { type: 'string', valueName: 'N', description: 'Threads that decode, upcast, transform and encode beside the one that talks to Kafka; 0 does all of it on one thread.', defaultText: '1 on a machine with more than one core, else 0' },
     ...metricsOptions(DEFAULT_METRICS_PORTS.replay),
   },
   examples: [
@@ -41,6 +50,7 @@ export const replayCommand: Command = {
     'reprocess replay job.yaml --run-id ue-v3-backfill --rate 5000/s',
     'reprocess replay job.yaml --run-id ue-v3-backfill      # resume after a stop or a crash',
     'reprocess replay job.yaml --run-id ue-v3-backfill --metrics-port 9474   # a second worker on this host',
+    'reprocess replay job.yaml --threads 0                   # everything on one thread (a one-core container)',
   ],
   minPositionals: 1,
   maxPositionals: 1,
@@ -57,6 +67,7 @@ export const replayCommand: Command = {
         spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry,
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
+        ...(typeof values.threads === 'string' ? { threads: threadsOption(values.threads) } : {}),
       });
       let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {
