@@ -206,6 +206,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
     },
   });
+  const threads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 1 (the default on a multi-core machine) or more.' });
+
   // 4. The output schema and the topics, side by side (creating a topic waits for its leaders).
   // A dataset version keeps its history: records carry the source's (old) timestamps, which
   // time-based retention would delete at once. Kept forever unless the operator says otherwise.
@@ -230,15 +233,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   ]);
   const encoder = new SinkEncoder(spec.outputSchema, schemaId);
   const env: ChunkEnv = { decoder, transform, encoder, sourceTopic: spec.source.topic, outputKey: spec.output.key, sinkPartitions, maxMs: spec.transaction.maxMs };
-  const threads = options.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 1 (the default on a multi-core machine) or more.' });
-  const pool = threads > 0
-    ? await ProcessingPool.start({
-      transformPath: spec.transformPath, upcastModulePath: spec.upcast.modulePath, legacyIds: spec.upcast.legacyIds, versionField: spec.source.versionField, latestVersion,
-      subject: `${spec.source.topic}-value`, outputSchema: spec.outputSchema, schemaId, sourceTopic: spec.source.topic, outputKey: spec.output.key, sinkPartitions, maxMs: spec.transaction.maxMs,
-    }, threads, decoder)
-    : null;
-  if (pool) log.debug({ threads }, 'processing threads started');
 
   const states = new Map<number, PartitionState>();
   for (const r of ranges) {
@@ -287,7 +281,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   // A short session: a worker that died is noticed in seconds and its partitions move on.
   const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000,
     // With processing threads, one partition's Kafka work overlaps another's processing.
-    partitionsConcurrently: pool ? 2 : 1 });
+    partitionsConcurrently: threads > 0 ? 2 : 1 });
   const stopController = new AbortController();
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -376,7 +370,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       if (stopController.signal.aborted) return;
       await decoder.prepare(chunk.map((r) => r.value));
       registryWaiting = false;
-      const result = pool ? await pool.process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
+      const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
       const { taken, tally } = result;
       const sink: OutRecord[] = new Array(result.outputs.length);
       for (let n = 0; n < result.outputs.length; n++) {
@@ -495,6 +489,19 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const stopAdaptive = spec.rate?.adaptive
     ? startAdaptive({ redis: options.redis, admin, runId, workerId, groups: spec.rate.adaptive.groups, maxLag: spec.rate.adaptive.maxLag, logger: log })
     : () => undefined;
+  // Processing threads load the transform and codecs while the consumer joins its group; the first
+  // batch waits for them (a thread that cannot start fails the run there).
+  const poolReady = threads > 0
+    ? ProcessingPool.start({
+      transformPath: spec.transformPath, upcastModulePath: spec.upcast.modulePath, legacyIds: spec.upcast.legacyIds, versionField: spec.source.versionField, latestVersion,
+      subject: `${spec.source.topic}-value`, outputSchema: spec.outputSchema, sourceTopic: spec.source.topic, outputKey: spec.output.key, maxMs: spec.transaction.maxMs,
+    }, threads, decoder).then((p) => {
+      p.configure({ schemaId, sinkPartitions });
+      log.debug({ threads }, 'processing threads started');
+      return p;
+    })
+    : null;
+  poolReady?.catch(() => undefined);
   try {
     await consumer.subscribe([spec.source.topic]);
     const runPromise = consumer.run({
@@ -596,7 +603,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
     if (shared) await shared.then((p) => p.close()).catch(() => undefined);
     await throttle.close().catch(() => undefined);
-    await pool?.close().catch(() => undefined);
+    await poolReady?.then((p) => p.close(), () => undefined);
     const snap = await snapshot().catch(() => null);
     if (snap) {
       options.onProgress?.(snap);

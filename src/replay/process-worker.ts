@@ -29,20 +29,20 @@ try {
   const upcasters = init.upcastModulePath ? await loadUpcasters(init.upcastModulePath) : null;
   const upcast = buildUpcastChain({ legacyIds: init.legacyIds, modules: upcasters, versionField: init.versionField, latestVersion: init.latestVersion });
   const decoder = new SourceDecoder({ subject: init.subject, versionField: init.versionField, upcast });
-  const env: ChunkEnv = {
-    decoder,
-    transform,
-    encoder: new SinkEncoder(init.outputSchema, init.schemaId),
-    sourceTopic: init.sourceTopic,
-    outputKey: init.outputKey,
-    sinkPartitions: init.sinkPartitions,
-    maxMs: init.maxMs,
-  };
-  // One chunk at a time, in the order sent.
+  let env: ChunkEnv | null = null;
+  // One message at a time, in the order sent: the sink comes before the first chunk.
   let queue = Promise.resolve();
   port.on('message', (m: ToWorker) => {
     queue = queue.then(async () => {
+      if (m.type === 'sink') {
+        env = {
+          decoder, transform, encoder: new SinkEncoder(init.outputSchema, m.sink.schemaId), sourceTopic: init.sourceTopic,
+          outputKey: init.outputKey, sinkPartitions: m.sink.sinkPartitions, maxMs: init.maxMs,
+        };
+        return;
+      }
       try {
+        if (!env) throw new Error('a chunk came before the sink was configured');
         decoder.install(m.schemas);
         const packed = packResult(await processChunk(env, unpackChunk(m.chunk), m.chunk.partition));
         const reply: FromWorker = { type: 'result', id: m.id, result: packed };

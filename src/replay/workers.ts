@@ -18,7 +18,7 @@ export function defaultThreads(): number {
   return availableParallelism() > 1 ? 1 : 0;
 }
 
-/** What a processing thread needs to build its decoder, transform and encoder (all cloneable). */
+/** What a processing thread loads when it starts (all cloneable). */
 export interface WorkerInit {
   transformPath: string;
   upcastModulePath: string | null;
@@ -27,11 +27,15 @@ export interface WorkerInit {
   latestVersion: number;
   subject: string;
   outputSchema: object;
-  schemaId: number;
   sourceTopic: string;
   outputKey: string | null;
-  sinkPartitions: number;
   maxMs: number;
+}
+
+/** What a processing thread needs once the sink exists, before its first chunk. */
+export interface WorkerSink {
+  schemaId: number;
+  sinkPartitions: number;
 }
 
 /** A chunk's records: keys and values in one buffer, four int32 per record (key start, key length or -1, value start, value length or -1). */
@@ -52,7 +56,9 @@ export interface PackedResult {
   tally: ChunkTally;
 }
 
-export type ToWorker = { type: 'chunk'; id: number; chunk: PackedChunk; schemas: SchemaEntry[] };
+export type ToWorker =
+  | { type: 'sink'; sink: WorkerSink }
+  | { type: 'chunk'; id: number; chunk: PackedChunk; schemas: SchemaEntry[] };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'result'; id: number; result: PackedResult }
@@ -236,6 +242,11 @@ export class ProcessingPool {
     });
     thread.worker.on('error', (err) => fail(new ReprocessError('INTERNAL', `a processing thread failed: ${err.message}`, { cause: err })));
     thread.worker.on('exit', (code) => fail(new ReprocessError('INTERNAL', `a processing thread exited (code ${code})`)));
+  }
+
+  /** Tells every thread the sink's schema id and partitions; call once, before the first chunk. */
+  configure(sink: WorkerSink): void {
+    for (const t of this.threads) t.worker.postMessage({ type: 'sink', sink } satisfies ToWorker);
   }
 
   /** Processes a chunk on the next thread. The decoder must have prepared the chunk's schemas. */

@@ -41,8 +41,9 @@ describe('processing threads', () => {
     };
     const pool = await ProcessingPool.start({
       transformPath: spec.transformPath, upcastModulePath: null, legacyIds: spec.upcast.legacyIds, versionField: spec.source.versionField, latestVersion,
-      subject: `${source.topic}-value`, outputSchema: spec.outputSchema, schemaId, sourceTopic: source.topic, outputKey: spec.output.key, sinkPartitions: 4, maxMs: 60_000,
+      subject: `${source.topic}-value`, outputSchema: spec.outputSchema, sourceTopic: source.topic, outputKey: spec.output.key, maxMs: 60_000,
     }, 2, decoder);
+    pool.configure({ schemaId, sinkPartitions: 4 });
     try {
       const byPartition = await readAll(kafka.client, source.topic);
       let failures = 0;
@@ -72,7 +73,7 @@ describe('processing threads', () => {
     const decoder = new SourceDecoder({ subject: 'x-value', versionField: 'schema_version', upcast: (event) => ({ event }) as never });
     await expect(ProcessingPool.start({
       transformPath: '/nonexistent/transform.mjs', upcastModulePath: null, legacyIds: null, versionField: 'schema_version', latestVersion: 1,
-      subject: 'x-value', outputSchema: { type: 'record', name: 'R', fields: [] }, schemaId: 1, sourceTopic: 'x', outputKey: null, sinkPartitions: 1, maxMs: 1000,
+      subject: 'x-value', outputSchema: { type: 'record', name: 'R', fields: [] }, sourceTopic: 'x', outputKey: null, maxMs: 1000,
     }, 1, decoder)).rejects.toThrow(/transform \(\/nonexistent\/transform\.mjs\) could not be loaded/);
   });
 });
