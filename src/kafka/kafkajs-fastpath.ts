@@ -10,6 +10,11 @@
  * - `protocol/recordBatch/crc32C`: a table-per-byte CRC-32C. Here a slice-by-8 table.
  * - `producer/groupMessagesPerPartition`: copies a partition's array once per message, so a send
  *   costs the square of its records per partition. Here one pass.
+ * - `protocol/requests/produce/v3/request` (which versions 4 to 7 extend), for uncompressed sends:
+ *   kafkajs copied every message into a new object, encoded each record into a buffer of its own,
+ *   copied those into the batch and the batch into the request, and sorted each batch's
+ *   timestamps. Here the whole request is sized first and written into one buffer. Messages it
+ *   does not handle exactly like kafkajs send the request through kafkajs's own encoder.
  * - `protocol/recordBatch/v0` (uncompressed batches): the batch was built in encoders that grow
  *   by doubling into zero-filled buffers and copied twice more. Here it is sized first and written
  *   once.
@@ -29,6 +34,7 @@ export const FASTPATH_KAFKAJS_VERSION = '2.2.4';
 const MODULES = {
   record: 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
   recordBatch: 'kafkajs/src/protocol/recordBatch/v0/index.js',
+  produceV3: 'kafkajs/src/protocol/requests/produce/v3/request.js',
   crc32c: 'kafkajs/src/protocol/recordBatch/crc32C/index.js',
   group: 'kafkajs/src/producer/groupMessagesPerPartition.js',
   encoder: 'kafkajs/src/protocol/encoder.js',
@@ -268,6 +274,192 @@ export function encodeRecordBatchV2(args: BatchArgs): Buffer | null {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Produce request v3 (and 4 to 7), uncompressed: one buffer for the whole request.
+
+interface ProduceMessage { key?: Bytes; value?: Bytes; headers?: Record<string, Bytes | Bytes[]>; timestamp?: unknown }
+interface ProducePartition { partition: number; firstSequence?: number; messages: ProduceMessage[] }
+interface ProduceArgs {
+  acks: number;
+  timeout: number;
+  transactionalId?: string | null;
+  producerId?: unknown;
+  producerEpoch?: number;
+  compression?: number;
+  topicData: { topic: string; partitions: ProducePartition[] }[];
+}
+
+/** Bytes of a record's body (after its length varint), or -1 for what is left to kafkajs. */
+function recordBodySize(m: ProduceMessage, offsetDelta: number, timestampDelta: number): number {
+  const { key, value } = m;
+  if (!handled(key) || !handled(value)) return -1;
+  const keyLength = bytesLength(key);
+  const valueLength = bytesLength(value);
+  let size =
+    1 +
+    uvarintSize(zigzag(timestampDelta)) +
+    uvarintSize(zigzag(offsetDelta)) +
+    uvarintSize(zigzag(keyLength)) + Math.max(keyLength, 0) +
+    uvarintSize(zigzag(valueLength)) + Math.max(valueLength, 0);
+  let count = 0;
+  const headers = m.headers ?? {};
+  for (const k of Object.keys(headers)) {
+    const hv = headers[k];
+    const kl = Buffer.byteLength(k, 'utf8');
+    const one = (x: unknown): boolean => {
+      if (!handled(x) || x === undefined) return false;
+      const vl = bytesLength(x);
+      size += uvarintSize(zigzag(kl)) + kl + uvarintSize(zigzag(vl)) + Math.max(vl, 0);
+      count++;
+      return true;
+    };
+    if (Array.isArray(hv)) {
+      for (const x of hv) if (!one(x)) return -1;
+    } else if (hv === null || !one(hv)) return -1;
+  }
+  return size + uvarintSize(zigzag(count));
+}
+
+function writeRecord(buf: Buffer, o: number, m: ProduceMessage, offsetDelta: number, timestampDelta: number, body: number): number {
+  o = writeUVarint(buf, o, zigzag(body));
+  buf[o++] = 0; // attributes
+  o = writeUVarint(buf, o, zigzag(timestampDelta));
+  o = writeUVarint(buf, o, zigzag(offsetDelta));
+  o = writeBytes(buf, o, m.key, bytesLength(m.key));
+  o = writeBytes(buf, o, m.value, bytesLength(m.value));
+  const headers = m.headers ?? {};
+  let count = 0;
+  for (const k of Object.keys(headers)) {
+    const hv = headers[k];
+    count += Array.isArray(hv) ? hv.length : 1;
+  }
+  o = writeUVarint(buf, o, zigzag(count));
+  for (const k of Object.keys(headers)) {
+    const hv = headers[k];
+    const kl = Buffer.byteLength(k, 'utf8');
+    if (!Array.isArray(hv)) {
+      o = writeBytes(buf, o, k, kl);
+      o = writeBytes(buf, o, hv, bytesLength(hv));
+      continue;
+    }
+    for (const x of hv) {
+      o = writeBytes(buf, o, k, kl);
+      o = writeBytes(buf, o, x, bytesLength(x));
+    }
+  }
+  return o;
+}
+
+const stringBytes = (s: string | null | undefined): number => (s === null || s === undefined ? 2 : 2 + Buffer.byteLength(s, 'utf8'));
+function writeString(buf: Buffer, o: number, s: string | null | undefined): number {
+  if (s === null || s === undefined) {
+    buf.writeInt16BE(-1, o);
+    return o + 2;
+  }
+  const n = buf.write(s, o + 2, 'utf8');
+  buf.writeInt16BE(n, o);
+  return o + 2 + n;
+}
+
+interface PlannedBatch {
+  partition: ProducePartition;
+  firstTimestamp: bigint;
+  maxTimestamp: bigint;
+  first: unknown;
+  /** Per message: its body size and timestamp delta. */
+  bodies: Int32Array;
+  deltas: Float64Array;
+  /** The RecordBatch's bytes, offset and length prefix included. */
+  size: number;
+}
+
+/** The body of a produce request (v3 layout), exactly as kafkajs writes it, or null to let kafkajs write it. */
+export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buffer | null {
+  if ((args.compression ?? 0) !== 0) return null;
+  const producerId = args.producerId === undefined ? -1n : int64(args.producerId);
+  if (producerId === null) return null;
+  let total = stringBytes(args.transactionalId) + 2 + 4 + 4;
+  const plans: PlannedBatch[][] = [];
+  for (const t of args.topicData) {
+    total += stringBytes(t.topic) + 4;
+    const list: PlannedBatch[] = [];
+    for (const p of t.partitions) {
+      const messages = p.messages;
+      // kafkajs sorts the timestamps as strings (Array.prototype.sort's default) and takes the ends.
+      let first: unknown;
+      let max: unknown;
+      let firstText = '';
+      let maxText = '';
+      for (const m of messages) {
+        if (m.timestamp === null || m.timestamp === undefined) continue;
+        const text = String(m.timestamp);
+        if (first === undefined || text < firstText) {
+          first = m.timestamp;
+          firstText = text;
+        }
+        if (max === undefined || text >= maxText) {
+          max = m.timestamp;
+          maxText = text;
+        }
+      }
+      if (first === undefined) first = max = now;
+      const firstTimestamp = int64(first);
+      const maxTimestamp = int64(max);
+      if (firstTimestamp === null || maxTimestamp === null) return null;
+      const bodies = new Int32Array(messages.length);
+      const deltas = new Float64Array(messages.length);
+      let size = BATCH_HEADER;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i] as ProduceMessage;
+        const delta = ((m.timestamp || now) as number) - (first as number);
+        if (!Number.isSafeInteger(delta) || Math.abs(delta) > 2 ** 51) return null;
+        const body = recordBodySize(m, i, delta);
+        if (body < 0) return null;
+        bodies[i] = body;
+        deltas[i] = delta;
+        size += uvarintSize(zigzag(body)) + body;
+      }
+      list.push({ partition: p, firstTimestamp, maxTimestamp, first, bodies, deltas, size });
+      total += 4 + 4 + size;
+    }
+    plans.push(list);
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let o = writeString(buf, 0, args.transactionalId);
+  o = buf.writeInt16BE(args.acks, o);
+  o = buf.writeInt32BE(args.timeout, o);
+  o = buf.writeInt32BE(args.topicData.length, o);
+  args.topicData.forEach((t, ti) => {
+    o = writeString(buf, o, t.topic);
+    const list = plans[ti] as PlannedBatch[];
+    o = buf.writeInt32BE(list.length, o);
+    for (const b of list) {
+      const messages = b.partition.messages;
+      o = buf.writeInt32BE(b.partition.partition, o);
+      o = buf.writeInt32BE(b.size, o);
+      const start = o;
+      buf.writeBigInt64BE(0n, o); // first offset
+      buf.writeInt32BE(b.size - 12, o + 8);
+      buf.writeInt32BE(0, o + 12); // partition leader epoch
+      buf.writeInt8(2, o + 16); // magic
+      buf.writeInt16BE(args.transactionalId ? 16 : 0, o + 21);
+      buf.writeInt32BE(messages.length - 1, o + 23);
+      buf.writeBigInt64BE(b.firstTimestamp, o + 27);
+      buf.writeBigInt64BE(b.maxTimestamp, o + 35);
+      buf.writeBigInt64BE(producerId, o + 43);
+      buf.writeInt16BE(args.producerEpoch ?? 0, o + 51);
+      buf.writeInt32BE(b.partition.firstSequence ?? 0, o + 53);
+      buf.writeInt32BE(messages.length, o + 57);
+      o += BATCH_HEADER;
+      for (let i = 0; i < messages.length; i++) o = writeRecord(buf, o, messages[i] as ProduceMessage, i, b.deltas[i] as number, b.bodies[i] as number);
+      if (o !== start + b.size) throw new Error(`produce encoder wrote ${o - start} of ${b.size} bytes`);
+      buf.writeUInt32BE(crc32c(buf.subarray(start + 21, o)), start + 17);
+    }
+  });
+  if (o !== total) throw new Error(`produce encoder wrote ${o} of ${total} bytes`);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Installation.
 
 interface PartitionerArgs { topic: string; partitionMetadata: unknown[]; message: unknown }
@@ -343,6 +535,22 @@ export function installKafkajsFastpath(): FastpathState {
     return enc;
   };
   seed(MODULES.group, groupMessagesPerPartition);
+  // Loaded after the record and batch replacements, so its fallback uses them too.
+  const originalProduce = require(MODULES.produceV3) as (args: ProduceArgs) => { encode: () => Promise<unknown> };
+  delete require.cache[require.resolve(MODULES.produceV3)];
+  seed(MODULES.produceV3, (args: ProduceArgs) => {
+    const request = originalProduce(args);
+    const encode = request.encode;
+    request.encode = async () => {
+      const buf = encodeProduceRequestV3(args);
+      if (buf === null) return encode();
+      const enc = Object.create(Encoder.prototype) as EncoderLike;
+      enc.buf = buf;
+      enc.offset = buf.length;
+      return enc;
+    };
+    return request;
+  });
   return (state = { installed: true });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { crc32c, encodeRecordBatchV2, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
+import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
 
 const require = createRequire(import.meta.url);
 
@@ -18,6 +18,7 @@ function original<T>(id: string): T {
 const kafkajsRecord = original<(args: object) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const kafkajsBatch = original<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+const kafkajsProduce = original<(args: object) => { encode(): Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/requests/produce/v3/request.js');
 const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
 
 /** A small deterministic generator, so a failure names a reproducible case. */
@@ -118,5 +119,57 @@ describe('kafkajs fast path: record batch encoding', () => {
 
   it('leaves compressed batches to kafkajs', () => {
     expect(encodeRecordBatchV2({ compression: 1, records: [] })).toBeNull();
+  });
+});
+
+describe('kafkajs fast path: produce request encoding', () => {
+  it('writes the bytes kafkajs writes, for 200 random requests', async () => {
+    const next = rng(11);
+    const realNow = Date.now;
+    try {
+      for (let i = 0; i < 200; i++) {
+        const now = 1_750_000_000_000 + i;
+        // Both encoders read the clock for records without a timestamp: the same instant for both.
+        Date.now = () => now;
+        const topicData = Array.from({ length: 1 + Math.floor(next() * 3) }, (_, t) => ({
+          topic: `topic-${t}-${'é'.repeat(t)}`,
+          partitions: Array.from({ length: 1 + Math.floor(next() * 4) }, (_, p) => ({
+            partition: p,
+            firstSequence: Math.floor(next() * 1000),
+            messages: Array.from({ length: 1 + Math.floor(next() * 40) }, (_, k) => {
+              const r = next();
+              const timestamp = r < 0.1 ? undefined : r < 0.2 ? 1_700_000_000_000 + k : r < 0.3 ? String(999_000_000_000 + k) : String(1_700_000_000_000 + Math.floor(next() * 1e9));
+              const headers = next() < 0.3 ? undefined : next() < 0.8 ? { 'reprocess.source': `${p}:${k}` } : { a: [Buffer.from([1, 2]), 'x'], b: 'ü' };
+              return {
+                key: next() < 0.2 ? null : next() < 0.5 ? `key-${k}` : Buffer.from([k, k + 1]),
+                value: next() < 0.05 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256))),
+                ...(timestamp === undefined ? {} : { timestamp }),
+                ...(headers ? { headers } : {}),
+              };
+            }),
+          })),
+        }));
+        const transactional = next() < 0.5;
+        const args = {
+          acks: -1,
+          timeout: 30_000,
+          compression: 0,
+          topicData,
+          ...(transactional ? { transactionalId: `tx-${i}`, producerId: Long.fromValue(Math.floor(next() * 1e9)), producerEpoch: Math.floor(next() * 50) } : {}),
+        };
+        const mine = encodeProduceRequestV3(args, now);
+        expect(mine, `request ${i} was left to kafkajs`).not.toBeNull();
+        expect(mine?.equals((await kafkajsProduce(args).encode()).buffer), `request ${i}`).toBe(true);
+      }
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('leaves compressed requests and unusual messages to kafkajs', () => {
+    const topicData = [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: null, value: Buffer.from('x') }] }] }];
+    expect(encodeProduceRequestV3({ acks: -1, timeout: 1, compression: 1, topicData })).toBeNull();
+    expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ value: 7 as unknown as string }] }] }] })).toBeNull();
+    expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData })).not.toBeNull();
   });
 });
