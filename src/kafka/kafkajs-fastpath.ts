@@ -15,6 +15,10 @@
  *   copied those into the batch and the batch into the request, and sorted each batch's
  *   timestamps. Here the whole request is sized first and written into one buffer. Messages it
  *   does not handle exactly like kafkajs send the request through kafkajs's own encoder.
+ * - `protocol/recordBatch/record/v0/decoder` (consuming): each record's offset and timestamp went
+ *   through several 64-bit Long objects (BigInt-backed) and a decimal parse of the batch's base.
+ *   Here they are plain numbers while they fit in 2^53 (offsets and millisecond timestamps do),
+ *   and kafkajs's own decoder reads anything that does not.
  * - `protocol/recordBatch/v0` (uncompressed batches): the batch was built in encoders that grow
  *   by doubling into zero-filled buffers and copied twice more. Here it is sized first and written
  *   once.
@@ -35,6 +39,8 @@ const MODULES = {
   record: 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
   recordBatch: 'kafkajs/src/protocol/recordBatch/v0/index.js',
   produceV3: 'kafkajs/src/protocol/requests/produce/v3/request.js',
+  recordDecoder: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js',
+  timestampTypes: 'kafkajs/src/protocol/timestampTypes.js',
   crc32c: 'kafkajs/src/protocol/recordBatch/crc32C/index.js',
   group: 'kafkajs/src/producer/groupMessagesPerPartition.js',
   encoder: 'kafkajs/src/protocol/encoder.js',
@@ -460,6 +466,88 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
 }
 
 // ---------------------------------------------------------------------------------------------
+// Record v0 decoding (consumer side).
+
+interface KafkajsDecoder {
+  buffer: Buffer;
+  offset: number;
+  readInt8(): number;
+  readVarInt(): number;
+  readVarIntBytes(): Buffer | null;
+  readVarIntString(): string | null;
+}
+interface RecordContext {
+  firstOffset?: string;
+  firstTimestamp?: string;
+  maxTimestamp?: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+}
+
+/** A zigzag varlong read as a number, or null (offset unchanged) beyond what a double holds exactly. */
+function readVarLongNumber(d: KafkajsDecoder): number | null {
+  const buf = d.buffer;
+  let o = d.offset;
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; ; i++) {
+    if (i >= 7 || o >= buf.length) return null; // 7 bytes hold 49 bits: exact
+    const b = buf[o++] as number;
+    result += (b & 0x7f) * scale;
+    scale *= 128;
+    if (b < 0x80) break;
+  }
+  d.offset = o;
+  return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+}
+
+let baseText = '';
+let baseValue = 0;
+/** `base` (a decimal string) plus `delta`, as kafkajs's Long would write it, or null when not exact as a number. */
+function addDecimal(base: string | undefined, delta: number): string | null {
+  if (base === undefined) return null;
+  if (base !== baseText) {
+    if (!/^-?\d{1,15}$/.test(base)) return null;
+    baseText = base;
+    baseValue = Number(base);
+  }
+  const sum = baseValue + delta;
+  return Number.isSafeInteger(sum) ? String(sum) : null;
+}
+
+function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContext) => unknown, logAppendTime: number) {
+  return (decoder: KafkajsDecoder, batchContext: RecordContext = {}): unknown => {
+    const start = decoder.offset;
+    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+    const attributes = decoder.readInt8();
+    const timestampDelta = readVarLongNumber(decoder);
+    const timestamp = timestampDelta === null ? null : timestampType === logAppendTime && maxTimestamp ? maxTimestamp : addDecimal(firstTimestamp, timestampDelta);
+    const offset = timestamp === null ? null : addDecimal(firstOffset, decoder.readVarInt());
+    if (offset === null) {
+      decoder.offset = start;
+      return original(decoder, batchContext);
+    }
+    const key = decoder.readVarIntBytes();
+    const value = decoder.readVarIntBytes();
+    const count = decoder.readVarInt();
+    const headers: Record<string, unknown> = {};
+    for (let i = 0; i < count; i++) {
+      const k = decoder.readVarIntString() as string;
+      const v = decoder.readVarIntBytes();
+      if (k === '__proto__') {
+        // An assignment would set the prototype; kafkajs's spread defines the property.
+        decoder.offset = start;
+        return original(decoder, batchContext);
+      }
+      const had = headers[k];
+      headers[k] = had === undefined ? v : Array.isArray(had) ? had.concat([v]) : [had, v];
+    }
+    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Installation.
 
 interface PartitionerArgs { topic: string; partitionMetadata: unknown[]; message: unknown }
@@ -522,6 +610,10 @@ export function installKafkajsFastpath(): FastpathState {
     return enc;
   });
   seed(MODULES.crc32c, crc32c);
+  const originalRecordDecoder = require(MODULES.recordDecoder) as (d: KafkajsDecoder, c?: RecordContext) => unknown;
+  delete require.cache[require.resolve(MODULES.recordDecoder)];
+  const timestampTypes = require(MODULES.timestampTypes) as { LOG_APPEND_TIME: number };
+  seed(MODULES.recordDecoder, makeRecordDecoder(originalRecordDecoder, timestampTypes.LOG_APPEND_TIME));
   // The batch module exports an object that the produce request destructures when it loads: its
   // RecordBatch is replaced in place (MAGIC_BYTE and the rest stay kafkajs's).
   const batchModule = require(MODULES.recordBatch) as { RecordBatch: (args: BatchArgs) => Promise<unknown> };
@@ -553,6 +645,9 @@ export function installKafkajsFastpath(): FastpathState {
   });
   return (state = { installed: true });
 }
+
+/** The record decoder, for tests: wraps kafkajs's `original` as the installed one does. */
+export const recordDecoderFor = makeRecordDecoder;
 
 /** kafkajs, loaded after the fast path was installed (or as shipped, when it could not be). */
 export function loadKafkajs(): typeof import('kafkajs') {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0 } from '../../src/kafka/kafkajs-fastpath.js';
+import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, recordDecoderFor } from '../../src/kafka/kafkajs-fastpath.js';
 
 const require = createRequire(import.meta.url);
 
@@ -19,6 +19,8 @@ const kafkajsRecord = original<(args: object) => { buffer: Buffer }>('kafkajs/sr
 const kafkajsBatch = original<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
 const kafkajsProduce = original<(args: object) => { encode(): Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/requests/produce/v3/request.js');
+const kafkajsRecordDecoder = original<(d: unknown, c?: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+const KafkajsDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { offset: number };
 const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
 
 /** A small deterministic generator, so a failure names a reproducible case. */
@@ -171,5 +173,43 @@ describe('kafkajs fast path: produce request encoding', () => {
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, compression: 1, topicData })).toBeNull();
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ value: 7 as unknown as string }] }] }] })).toBeNull();
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData })).not.toBeNull();
+  });
+});
+
+describe('kafkajs fast path: record decoding', () => {
+  it('reads what kafkajs reads, for 3,000 random records, and leaves the offset where kafkajs does', () => {
+    const next = rng(5);
+    const mine = recordDecoderFor(kafkajsRecordDecoder as never, 1);
+    for (let i = 0; i < 3_000; i++) {
+      const headers: Record<string, string | Buffer | (string | Buffer)[]> = {};
+      if (next() < 0.7) headers['reprocess.source'] = `1:${i}`;
+      if (next() < 0.2) headers.dup = [Buffer.from('a'), 'b', Buffer.from('c')];
+      if (next() < 0.05) headers['__proto__'] = 'x';
+      const record = kafkajsRecord({
+        offsetDelta: Math.floor(next() * 5_000),
+        timestampDelta: Math.floor((next() - 0.5) * [10, 1e6, 2 ** 50, 2 ** 58][Math.floor(next() * 4)]!),
+        key: next() < 0.3 ? null : Buffer.from(`k${i}`),
+        value: next() < 0.05 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 100) }, () => Math.floor(next() * 256))),
+        headers,
+      }).buffer;
+      // Two records back to back: the second must start where the first ended.
+      const bytes = Buffer.concat([record, record]);
+      const context = {
+        firstOffset: String([0, 123_456, 2 ** 62][Math.floor(next() * 3)]),
+        firstTimestamp: String([1_700_000_000_000, -5, 2 ** 60][Math.floor(next() * 3)]),
+        maxTimestamp: '1700000009999',
+        magicByte: 2,
+        isControlBatch: next() < 0.1,
+        timestampType: next() < 0.1 ? 1 : 0,
+      };
+      const a = new KafkajsDecoder(bytes);
+      const b = new KafkajsDecoder(bytes);
+      // Past the record's length varint, as kafkajs's batch decoder leaves it.
+      const length = new KafkajsDecoder(bytes) as unknown as { readVarInt(): number; offset: number };
+      length.readVarInt();
+      a.offset = b.offset = length.offset;
+      expect(mine(b as never, context), `record ${i}`).toEqual(kafkajsRecordDecoder(a, context));
+      expect(b.offset, `record ${i}: offset after`).toBe(a.offset);
+    }
   });
 });
