@@ -135,11 +135,20 @@ function bytesLength(v: Bytes): number {
   return Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v, 'utf8');
 }
 
+/** Below this many bytes a loop beats a call into native code (header keys and values, ids). */
+const SMALL = 48;
+
 function writeBytes(buf: Buffer, offset: number, v: Bytes, length: number): number {
   offset = writeUVarint(buf, offset, zigzag(length));
   if (length <= 0 || v === null || v === undefined) return offset;
   if (Buffer.isBuffer(v)) {
-    v.copy(buf, offset);
+    if (length < SMALL) for (let i = 0; i < length; i++) buf[offset + i] = v[i] as number;
+    else v.copy(buf, offset);
+    return offset + length;
+  }
+  // A string whose UTF-8 length is its length is ASCII: one byte per character.
+  if (length < SMALL && length === v.length) {
+    for (let i = 0; i < length; i++) buf[offset + i] = v.charCodeAt(i);
     return offset + length;
   }
   return offset + buf.write(v, offset, length, 'utf8');
