@@ -291,7 +291,7 @@ export function encodeRecordBatchV2(args: BatchArgs): Buffer | null {
 // ---------------------------------------------------------------------------------------------
 // Produce request v3 (and 4 to 7), uncompressed: one buffer for the whole request.
 
-interface ProduceMessage { key?: Bytes; value?: Bytes; headers?: Record<string, Bytes | Bytes[]>; timestamp?: unknown }
+interface ProduceMessage { key?: Bytes; value?: Bytes; headers?: Record<string, Bytes | Bytes[]>; timestamp?: unknown; [RECORD_TAIL]?: Buffer }
 interface ProducePartition { partition: number; firstSequence?: number; messages: ProduceMessage[] }
 interface ProduceArgs {
   acks: number;
@@ -303,8 +303,35 @@ interface ProduceArgs {
   topicData: { topic: string; partitions: ProducePartition[] }[];
 }
 
+/**
+ * A message may carry the end of its record already encoded (key, value and headers, which do not
+ * depend on where the record lands in a batch), made by `encodeRecordTail` from its own key, value
+ * and headers, for example on a processing thread. The produce encoder then copies it.
+ */
+export const RECORD_TAIL: unique symbol = Symbol.for('reprocess.kafkajs.recordTail');
+
+/** The key, value and headers of a record as the produce encoder writes them, or null when it would leave the record to kafkajs. */
+export function encodeRecordTail(key: Bytes, value: Bytes, headers: Record<string, Bytes | Bytes[]> = {}): Buffer | null {
+  const m: ProduceMessage = { key, value, headers };
+  const size = recordBodySize(m, 0, 0);
+  if (size < 0) return null;
+  const tail = Buffer.allocUnsafe(size - 3); // less attributes and the two zero deltas
+  const o = writeTail(tail, 0, m);
+  if (o !== tail.length) throw new Error(`record tail encoder wrote ${o} of ${tail.length} bytes`);
+  return tail;
+}
+
+/** Where the key's and the value's bytes start inside a tail that `encodeRecordTail` made of them. */
+export function tailOffsets(key: Bytes, value: Bytes): { key: number; value: number } {
+  const kl = bytesLength(key);
+  const at = uvarintSize(zigzag(kl));
+  return { key: at, value: at + Math.max(kl, 0) + uvarintSize(zigzag(bytesLength(value))) };
+}
+
 /** Bytes of a record's body (after its length varint), or -1 for what is left to kafkajs. */
 function recordBodySize(m: ProduceMessage, offsetDelta: number, timestampDelta: number): number {
+  const tail = m[RECORD_TAIL];
+  if (tail !== undefined) return 1 + uvarintSize(zigzag(timestampDelta)) + uvarintSize(zigzag(offsetDelta)) + tail.length;
   const { key, value } = m;
   if (!handled(key) || !handled(value)) return -1;
   const keyLength = bytesLength(key);
@@ -339,6 +366,15 @@ function writeRecord(buf: Buffer, o: number, m: ProduceMessage, offsetDelta: num
   buf[o++] = 0; // attributes
   o = writeUVarint(buf, o, zigzag(timestampDelta));
   o = writeUVarint(buf, o, zigzag(offsetDelta));
+  const tail = m[RECORD_TAIL];
+  if (tail !== undefined) {
+    tail.copy(buf, o);
+    return o + tail.length;
+  }
+  return writeTail(buf, o, m);
+}
+
+function writeTail(buf: Buffer, o: number, m: ProduceMessage): number {
   o = writeBytes(buf, o, m.key, bytesLength(m.key));
   o = writeBytes(buf, o, m.value, bytesLength(m.value));
   const headers = m.headers ?? {};

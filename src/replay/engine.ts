@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { buildUpcastChain, DecodeError, partitionForKey, type JobSpec, type PartitionRange } from '../core/index.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
-import { SOURCE_HEADER } from '../core/source-header.js';
+import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
+import { RECORD_TAIL } from '../kafka/kafkajs-fastpath.js';
 import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -287,10 +288,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   signal.addEventListener('abort', stop, { once: true });
 
   const exactlyOnce = (options.delivery ?? 'exactly-once') === 'exactly-once';
-  let shared: Promise<Producer> | undefined;
+  // A producer per partition in both modes: one partition's sends never wait behind another's
+  // (an idempotent producer sends one request at a time).
   const producerFor = async (st: PartitionState): Promise<Producer> => {
-    if (!exactlyOnce) return (shared ??= kafka.producer({ idempotent: true }));
-    st.producer ??= await kafka.producer({ transactionalId: transactionalIdFor(runId, st.range.partition), transactionTimeoutMs: 60_000 });
+    st.producer ??= await (exactlyOnce
+      ? kafka.producer({ transactionalId: transactionalIdFor(runId, st.range.partition), transactionTimeoutMs: 60_000 })
+      : kafka.producer({ idempotent: true }));
     return st.producer;
   };
 
@@ -376,7 +379,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       for (let n = 0; n < result.outputs.length; n++) {
         const o = result.outputs[n] as ChunkOutput;
         const rec = chunk[o.src] as ConsumedRecord;
-        sink[n] = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: `${batch.partition}:${rec.offset}` } };
+        const out: OutRecord = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: formatSourceHeader(batch.partition, rec.offset) } };
+        // The processing thread encoded key, value and header once already; the producer copies them.
+        if (o.tail) (out as OutRecord & { [RECORD_TAIL]?: Buffer })[RECORD_TAIL] = o.tail;
+        sink[n] = out;
       }
       const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
       st.read += taken;
@@ -601,7 +607,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await consumer.close().catch(() => undefined);
     await Promise.all([...states.values()].map((st) => st.chain));
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
-    if (shared) await shared.then((p) => p.close()).catch(() => undefined);
     await throttle.close().catch(() => undefined);
     await poolReady?.then((p) => p.close(), () => undefined);
     const snap = await snapshot().catch(() => null);

@@ -44,7 +44,7 @@ try {
       try {
         if (!env) throw new Error('a chunk came before the sink was configured');
         decoder.install(m.schemas);
-        const packed = packResult(await processChunk(env, unpackChunk(m.chunk), m.chunk.partition));
+        const packed = packResult(await processChunk(env, unpackChunk(m.chunk), m.chunk.partition), m.chunk.partition, m.chunk.offsets);
         const reply: FromWorker = { type: 'result', id: m.id, result: packed };
         port.postMessage(reply, [packed.bytes, packed.index.buffer as ArrayBuffer]);
       } catch (err) {

@@ -28,6 +28,8 @@ export interface ChunkOutput {
   key: Buffer | null;
   value: Buffer;
   partition: number;
+  /** The record's key, value and headers as the producer writes them (from a processing thread). */
+  tail?: Buffer;
 }
 
 /** A source record that goes to the DLQ, and why. */

@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
+import { formatSourceHeader, SOURCE_HEADER } from '../core/source-header.js';
+import { encodeRecordTail, tailOffsets } from '../kafka/kafkajs-fastpath.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
 import type { ChunkFailure, ChunkOutput, ChunkResult, SourceRecord } from './process.js';
@@ -47,7 +49,12 @@ export interface PackedChunk {
   index: Int32Array;
 }
 
-/** A chunk's outputs: keys and values in one buffer, six int32 per output (source index, key start, key length or -1, value start, value length, partition). */
+/**
+ * A chunk's outputs: each output's record tail (key, value and `reprocess.source` header, encoded
+ * as the producer writes them; see kafkajs-fastpath.ts) in one buffer, or its key and value where
+ * no tail could be made; eight int32 per output (source index, tail start, tail length or -1, key
+ * start, key length or -1, value start, value length, partition).
+ */
 export interface PackedResult {
   taken: number;
   bytes: ArrayBuffer;
@@ -109,44 +116,68 @@ export function unpackChunk(p: PackedChunk): SourceRecord[] {
   return out;
 }
 
-export function packResult(r: ChunkResult): PackedResult {
+const FIELDS = 8;
+
+/** Packs a chunk's outputs with their record tails; `offsets` are the chunk's source offsets. */
+export function packResult(r: ChunkResult, partition: number, offsets: readonly string[]): PackedResult {
+  const tails: (Buffer | null)[] = new Array(r.outputs.length);
   let total = 0;
-  for (const o of r.outputs) total += size(o.key) + o.value.length;
+  for (let n = 0; n < r.outputs.length; n++) {
+    const o = r.outputs[n] as ChunkOutput;
+    const tail = encodeRecordTail(o.key, o.value, { [SOURCE_HEADER]: formatSourceHeader(partition, offsets[o.src] as string) });
+    tails[n] = tail;
+    total += tail ? tail.length : size(o.key) + o.value.length;
+  }
   const bytes = new Uint8Array(new ArrayBuffer(total));
-  const index = new Int32Array(r.outputs.length * 6);
+  const index = new Int32Array(r.outputs.length * FIELDS);
   let at = 0;
   for (let n = 0; n < r.outputs.length; n++) {
     const o = r.outputs[n] as ChunkOutput;
-    const i = n * 6;
+    const tail = tails[n];
+    const i = n * FIELDS;
     index[i] = o.src;
+    index[i + 7] = o.partition;
+    index[i + 4] = o.key === null ? -1 : o.key.length;
+    index[i + 6] = o.value.length;
+    if (tail) {
+      const within = tailOffsets(o.key, o.value);
+      bytes.set(tail, at);
+      index[i + 1] = at;
+      index[i + 2] = tail.length;
+      index[i + 3] = at + within.key;
+      index[i + 5] = at + within.value;
+      at += tail.length;
+      continue;
+    }
     index[i + 1] = at;
-    if (o.key === null) index[i + 2] = -1;
-    else {
+    index[i + 2] = -1;
+    index[i + 3] = at;
+    if (o.key !== null) {
       bytes.set(o.key, at);
-      index[i + 2] = o.key.length;
       at += o.key.length;
     }
-    index[i + 3] = at;
+    index[i + 5] = at;
     bytes.set(o.value, at);
-    index[i + 4] = o.value.length;
     at += o.value.length;
-    index[i + 5] = o.partition;
   }
   return { taken: r.taken, bytes: bytes.buffer, index, failures: r.failures, tally: r.tally };
 }
 
 export function unpackResult(p: PackedResult): ChunkResult {
-  const n = p.index.length / 6;
+  const n = p.index.length / FIELDS;
   const outputs: ChunkOutput[] = new Array(n);
   for (let k = 0; k < n; k++) {
-    const i = k * 6;
-    const keyLength = p.index[i + 2] as number;
-    outputs[k] = {
+    const i = k * FIELDS;
+    const keyLength = p.index[i + 4] as number;
+    const tailLength = p.index[i + 2] as number;
+    const out: ChunkOutput = {
       src: p.index[i] as number,
-      key: keyLength < 0 ? null : Buffer.from(p.bytes, p.index[i + 1] as number, keyLength),
-      value: Buffer.from(p.bytes, p.index[i + 3] as number, p.index[i + 4] as number),
-      partition: p.index[i + 5] as number,
+      key: keyLength < 0 ? null : Buffer.from(p.bytes, p.index[i + 3] as number, keyLength),
+      value: Buffer.from(p.bytes, p.index[i + 5] as number, p.index[i + 6] as number),
+      partition: p.index[i + 7] as number,
     };
+    if (tailLength >= 0) out.tail = Buffer.from(p.bytes, p.index[i + 1] as number, tailLength);
+    outputs[k] = out;
   }
   return { taken: p.taken, outputs, failures: p.failures, tally: p.tally };
 }
