@@ -35,6 +35,8 @@ function rng(seed: number): () => number {
   };
 }
 
+const pick = (next: () => number, from: readonly number[]): number => from[Math.floor(next() * from.length)] as number;
+
 describe('kafkajs fast path: CRC-32C', () => {
   it('matches the known check value', () => {
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
@@ -71,7 +73,7 @@ describe('kafkajs fast path: record encoding', () => {
       for (let h = 0; h < nh; h++) headers[text(next, 12) || 'h'] = next() < 0.2 ? [bytes(next, 20), text(next, 20)] : next() < 0.5 ? text(next, 40) : bytes(next, 40);
       const scale = [1, 100, 70_000, 2 ** 31, 2 ** 40][Math.floor(next() * 5)] as number;
       const args = {
-        offsetDelta: Math.floor(next() * [1, 200, 100_000][Math.floor(next() * 3)]!),
+        offsetDelta: Math.floor(next() * pick(next, [1, 200, 100_000])),
         timestampDelta: Math.floor((next() - 0.3) * scale),
         key: maybe(next, 40),
         value: next() < 0.05 ? bytes(next, 70_000) : maybe(next, 400),
@@ -194,7 +196,7 @@ describe('kafkajs fast path: record decoding', () => {
       if (next() < 0.05) headers['__proto__'] = 'x';
       const record = kafkajsRecord({
         offsetDelta: Math.floor(next() * 5_000),
-        timestampDelta: Math.floor((next() - 0.5) * [10, 1e6, 2 ** 50, 2 ** 58][Math.floor(next() * 4)]!),
+        timestampDelta: Math.floor((next() - 0.5) * pick(next, [10, 1e6, 2 ** 50, 2 ** 58])),
         key: next() < 0.3 ? null : Buffer.from(`k${i}`),
         value: next() < 0.05 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 100) }, () => Math.floor(next() * 256))),
         headers,
