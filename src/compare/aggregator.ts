@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { decodeWireHeader, type JobSpec } from '../core/index.js';
+import { decodeWireHeader, recordsWithin, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import type { KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
@@ -112,6 +112,23 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     return t;
   };
 
+  // Field names, made once per field and dimension value rather than once per record.
+  const nullFields = new Map(v.nulls.map((f) => [f, `n${SEP}${f}`]));
+  const sumFields = new Map(v.measures.map((m) => [m, `s${SEP}${m}`]));
+  const nullField = (f: string): string => nullFields.get(f) as string;
+  const sumField = (m: string): string => sumFields.get(m) as string;
+  const dimensionNames = new Map<string, Map<string, { count: string; sums: string[] }>>();
+  const dimensionFields = (d: string, dv: string): { count: string; sums: string[] } => {
+    let byValue = dimensionNames.get(d);
+    if (!byValue) dimensionNames.set(d, (byValue = new Map()));
+    let names = byValue.get(dv);
+    if (!names) {
+      names = { count: `d${SEP}${d}${SEP}${dv}${SEP}count`, sums: v.measures.map((m) => `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`) };
+      byValue.set(dv, names);
+    }
+    return names;
+  };
+
   const count = (c: Counters, field: string, n: number): void => {
     c.fields.set(field, (c.fields.get(field) ?? 0) + n);
   };
@@ -132,7 +149,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           return;
         }
         const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
-        const records = batch.records.filter((r) => BigInt(r.offset) >= at && BigInt(r.offset) < end);
+        const records = recordsWithin(batch.records, at, end);
         const c: Counters = { fields: new Map(), keys: new Map() };
         for (const r of records) {
           const ts = Number(r.timestamp);
@@ -140,24 +157,26 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           let value: Record<string, unknown>;
           try {
             const { schemaId, body } = decodeWireHeader(r.value);
-            value = (await typeFor(schemaId)).fromBuffer(body) as Record<string, unknown>;
+            // An await only for a schema not seen yet: a microtask turn per record is measurable.
+            const type = types.get(schemaId) ?? (await typeFor(schemaId));
+            value = type.fromBuffer(body) as Record<string, unknown>;
           } catch (err) {
             throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
           }
           count(c, 'count', 1);
           count(c, bucketField(bucketOf(ts, v.bucketMs)), 1);
-          for (const f of v.nulls) if (value[f] === null || value[f] === undefined) count(c, `n${SEP}${f}`, 1);
+          for (const f of v.nulls) if (value[f] === null || value[f] === undefined) count(c, nullField(f), 1);
           for (const m of v.measures) {
             const x = value[m];
-            if (typeof x === 'number' && Number.isFinite(x)) count(c, `s${SEP}${m}`, Math.round(x * MICRO));
+            if (typeof x === 'number' && Number.isFinite(x)) count(c, sumField(m), Math.round(x * MICRO));
           }
           for (const d of v.dimensions) {
             const raw = value[d];
-            const dv = raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw);
-            count(c, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
-            for (const m of v.measures) {
-              const x = value[m];
-              if (typeof x === 'number' && Number.isFinite(x)) count(c, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, Math.round(x * MICRO));
+            const names = dimensionFields(d, raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw));
+            count(c, names.count, 1);
+            for (let i = 0; i < v.measures.length; i++) {
+              const x = value[v.measures[i] as string];
+              if (typeof x === 'number' && Number.isFinite(x)) count(c, names.sums[i] as string, Math.round(x * MICRO));
             }
           }
           const key = r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE;

@@ -11,6 +11,7 @@ export {
   maxOffset,
   minOffset,
   offsetDistance,
+  recordsWithin,
   toOffset,
   type Offset,
 } from './offsets.js';

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { buildUpcastChain, DecodeError, partitionForKey, type JobSpec, type PartitionRange } from '../core/index.js';
+import { buildUpcastChain, recordsWithin, type JobSpec, type PartitionRange } from '../core/index.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
 import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
 import { RECORD_TAIL } from '../kafka/kafkajs-fastpath.js';
@@ -106,18 +106,6 @@ interface PartitionState {
   fenced: boolean;
   /** Serializes everything done for this partition (batches, marker commits). */
   chain: Promise<void>;
-}
-
-/**
- * The records of a batch with offsets in [from, end). A batch's offsets ascend, so only the ends
- * are compared (as BigInt) rather than every record.
- */
-function inWindow(records: ConsumedRecord[], from: bigint, end: bigint): ConsumedRecord[] {
-  let lo = 0;
-  let hi = records.length;
-  while (lo < hi && BigInt((records[lo] as ConsumedRecord).offset) < from) lo++;
-  while (hi > lo && BigInt((records[hi - 1] as ConsumedRecord).offset) >= end) hi--;
-  return lo === 0 && hi === records.length ? records : records.slice(lo, hi);
 }
 
 export function consumerGroupFor(runId: string): string {
@@ -354,7 +342,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       consumer.seek(spec.source.topic, batch.partition, st.position.toString());
       return;
     }
-    const records = inWindow(batch.records, st.position, st.end);
+    const records = recordsWithin(batch.records, st.position, st.end);
     let i = 0;
     const batchStart = performance.now();
     while (i < records.length) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addOffset, compareOffsets, isOffset, maxOffset, minOffset, offsetDistance, toOffset } from './helpers.js';
+import { addOffset, compareOffsets, isOffset, maxOffset, minOffset, offsetDistance, recordsWithin, toOffset } from './helpers.js';
 
 describe('offsets as decimal strings', () => {
   it('compares numerically beyond 2^53, not lexically', () => {
@@ -27,5 +27,18 @@ describe('offsets as decimal strings', () => {
   it('does arithmetic exactly', () => {
     expect(offsetDistance('100', '250')).toBe(150);
     expect(addOffset('9007199254740992', 1)).toBe('9007199254740993');
+  });
+});
+
+describe('recordsWithin', () => {
+  const recs = (...offsets: number[]) => offsets.map((o) => ({ offset: String(o) }));
+  it('keeps the records in [from, end) of an ascending batch', () => {
+    expect(recordsWithin(recs(3, 4, 5, 6, 7), 4n, 7n).map((r) => r.offset)).toEqual(['4', '5', '6']);
+    expect(recordsWithin(recs(3, 4), 10n, 20n)).toEqual([]);
+    expect(recordsWithin(recs(), 0n, 1n)).toEqual([]);
+  });
+  it('returns the batch itself when every record is inside', () => {
+    const all = recs(1, 2, 3);
+    expect(recordsWithin(all, 0n, 4n)).toBe(all);
   });
 });
