@@ -106,6 +106,10 @@ interface PartitionState {
   fenced: boolean;
   /** Serializes everything done for this partition (batches, marker commits). */
   chain: Promise<void>;
+  /** At-least-once: the partition's offset commits, which run behind its sends (never rejects). */
+  committing: Promise<void>;
+  /** At-least-once: a commit that failed, reported on the partition's next batch. */
+  commitError?: unknown;
 }
 
 export function consumerGroupFor(runId: string): string {
@@ -225,7 +229,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   const states = new Map<number, PartitionState>();
   for (const r of ranges) {
-    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve() });
+    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve(), committing: Promise.resolve() });
   }
   metrics?.partitions(ranges.map((r) => r.partition));
   if (!existing) {
@@ -288,9 +292,31 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const commit = async (st: PartitionState, sink: OutRecord[], dlq: OutRecord[], next: bigint): Promise<void> => {
     const producer = await producerFor(st);
     if (!exactlyOnce) {
+      // The records are acknowledged (durable) before their offsets are committed, so nothing is
+      // ever committed past what was written. The commit runs behind: the partition's next chunk is
+      // processed meanwhile. A partition's commits go out in order; one that fails is reported on
+      // the partition's next batch (which restarts the consumer from the last commit, like any Kafka
+      // error) and what came after it is sent again: duplicates, which this mode allows.
       await Promise.all([producer.send(spec.sinkTopic, sink), producer.send(spec.dlqTopic, dlq)]);
-      await consumer.commitOffsets(spec.source.topic, [{ partition: st.range.partition, offset: next.toString() }]);
-      st.position = next;
+      const partition = st.range.partition;
+      st.committing = st.committing.then(async () => {
+        try {
+          await consumer.commitOffsets(spec.source.topic, [{ partition, offset: next.toString() }]);
+          if (next > st.position) st.position = next;
+          if (done(st)) {
+            consumer.pause(spec.source.topic, [partition]);
+            wake();
+          }
+        } catch (err) {
+          st.commitError ??= err;
+          try {
+            // A batch must come for the error to be reported, even after the window's last chunk.
+            consumer.seek(spec.source.topic, partition, st.position.toString());
+          } catch {
+            // not assigned any more: the next owner starts from the last commit anyway
+          }
+        }
+      });
       return;
     }
     const tx = await producer.transaction();
@@ -318,6 +344,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
     const st = states.get(batch.partition);
+    if (st?.commitError !== undefined) {
+      const err = st.commitError;
+      delete st.commitError;
+      throw err;
+    }
     if (!st || done(st)) {
       consumer.pause(spec.source.topic, [batch.partition]);
       return;
@@ -534,6 +565,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         assigned.clear();
         for (const a of assignment) for (const p of a.partitions) assigned.add(p);
         for (const [p, st] of states) {
+          // After a rebalance every partition starts again from its last commit.
+          delete st.commitError;
           if (!assigned.has(p)) st.fenced = false;
           if (!assigned.has(p) && st.producer) {
             const producer = st.producer;
@@ -592,6 +625,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   } finally {
     stopAdaptive();
     signal.removeEventListener('abort', stop);
+    // Offset commits still running (at-least-once) land before the consumer leaves its group.
+    await Promise.all([...states.values()].map((st) => st.committing));
     await consumer.close().catch(() => undefined);
     await Promise.all([...states.values()].map((st) => st.chain));
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
