@@ -18,6 +18,8 @@ export interface RawCopyResult extends PhaseFigures {
   consumer: { cpuSeconds: number; peakRssMiB: number };
   producer: { cpuSeconds: number; peakRssMiB: number };
   verified: { records: number; bytes: number };
+  /** records/s of every copy of the run when it made several (this result is their median). */
+  runs?: number[];
 }
 
 const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;

@@ -76,7 +76,7 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   command: string;
-  options: { records: number; partitions: number; only: string[]; memoryMax: number; rateTarget: number; rateSeconds: number };
+  options: { records: number; partitions: number; only: string[]; memoryMax: number; rawRuns?: number; rateTarget: number; rateSeconds: number };
   machine: MachineInfo;
   load: { vitestRunningAtStart: boolean; vitestRunningAtEnd: boolean; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
   source: SourceTopic | null;
@@ -90,7 +90,12 @@ export interface BenchResults {
   };
   rateAccuracy: { burstMs: number; chunkRecords: number; runs: RateFigures[] } | null;
   memory: { points: MemoryPoint[]; growthRatio: number | null } | null;
-  cpuProfile: (CpuProfileSummary & { delivery: string; recordsPerSec: number }) | null;
+  cpuProfile: (CpuProfileSummary & {
+    delivery: string;
+    recordsPerSec: number;
+    /** The processing threads' profiles, in brief (older results have none). */
+    processingThreads?: { thread: number; cpuMs: number; cpuMicrosPerRecord: number; owners: { owner: string; ms: number; share: number }[] }[];
+  }) | null;
   ratios: {
     eosVsRawCopy: number | null;
     atLeastOnceVsRawCopy: number | null;
@@ -132,7 +137,8 @@ export function renderMain(r: BenchResults): string {
     lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.finishSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)}${f.rssAtStartMiB !== undefined ? ` (${n(f.rssAtStartMiB, 0)})` : ''} | ${n(f.brokerCpuSeconds, 2)} |`);
   };
   const res = r.results;
-  row('raw copy (kcat → kcat)', res.rawCopy);
+  const copies = res.rawCopy?.runs && res.rawCopy.runs.length > 1 ? `, median of ${res.rawCopy.runs.length} copies: ${res.rawCopy.runs.map((x) => n(x)).join(' / ')}` : '';
+  row('raw copy (kcat → kcat)', res.rawCopy, copies);
   row('naive kafkajs loop, at-least-once', res.naive);
   row('replay, at-least-once', res.replayAtLeastOnce);
   row('replay, exactly-once', res.replayExactlyOnce);
@@ -211,7 +217,10 @@ export function renderCpu(r: BenchResults): string {
   lines.push('');
   lines.push(`Exactly-once replay of ${n(c.records)} records under \`node --cpu-prof\` (${n(c.recordsPerSec)} records/s with the profiler on). ` +
     `Analysed stretch: ${c.window === 'flow' ? 'first batch → last batch' : 'the whole process'} (${n(c.windowMs / 1000, 1)} s), ` +
-    `${n(c.cpuMs / 1000, 2)} s of sampled CPU = **${n(c.cpuMicrosPerRecord, 1)} µs per record** on the replay's thread.`);
+    `${n(c.cpuMs / 1000, 2)} s of sampled CPU = **${n(c.cpuMicrosPerRecord, 1)} µs per record** on the replay's main (Kafka) thread` +
+    (c.processingThreads?.length
+      ? `; ${c.processingThreads.map((t) => `processing thread ${t.thread}: ${n(t.cpuMicrosPerRecord, 1)} µs per record (${t.owners.map((o) => `${o.owner} ${n(o.share, 0)} %`).join(', ')})`).join('; ')}. The tables below are the main thread's.`
+      : '.'));
   lines.push('');
   lines.push('| charged to (self time; Node internals and native frames go to their caller) | CPU ms | share |');
   lines.push('|---|--:|--:|');

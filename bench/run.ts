@@ -30,7 +30,7 @@ import {
 } from './lib.ts';
 import { naiveUuidv5, runNaive } from './naive.ts';
 import { measureRate } from './rate.ts';
-import { rawCopy } from './rawcopy.ts';
+import { rawCopy, type RawCopyResult } from './rawcopy.ts';
 import { updateBenchmarksMd, type AggregatorFigures, type BenchResults, type MemoryPoint, type NaiveFigures, type ReplayFigures } from './report.ts';
 import { createSource, measureTopic, tempDir, writeJob, type SourceTopic } from './source.ts';
 
@@ -52,6 +52,8 @@ const USAGE = `npm run bench -- [options]
   --memory-max M     cap of the larger memory size (default 5000000)
   --cpu-prof         also run the exactly-once replay once under node --cpu-prof and report where
                      the CPU goes
+  --raw-runs N       run the raw copy N times and keep the median (default 3): every target ratio
+                     divides by it, and on a shared 2-core machine one copy can be off by 20 %
   --rate-target R    records/s for the rate-accuracy check (default 20000)
   --rate-seconds S   duration of each rate-accuracy run (default 5)
   --wait-idle S      wait up to S seconds for a running vitest to finish before starting
@@ -71,6 +73,7 @@ function options() {
       memory: { type: 'boolean', default: false },
       'memory-max': { type: 'string', default: '5000000' },
       'cpu-prof': { type: 'boolean', default: false },
+      'raw-runs': { type: 'string', default: '3' },
       'rate-target': { type: 'string', default: '20000' },
       'rate-seconds': { type: 'string', default: '5' },
       'wait-idle': { type: 'string', default: '600' },
@@ -103,6 +106,7 @@ function options() {
     partitions: parseCount(values.partitions, '--partitions'),
     phases,
     memoryMax: parseCount(values['memory-max'], '--memory-max'),
+    rawRuns: parseCount(values['raw-runs'], '--raw-runs'),
     rateTarget: parseCount(values['rate-target'], '--rate-target'),
     rateSeconds: parseCount(values['rate-seconds'], '--rate-seconds'),
     waitIdleSeconds: values['wait-idle'] === '0' ? 0 : parseCount(values['wait-idle'], '--wait-idle'),
@@ -371,10 +375,19 @@ async function main(): Promise<void> {
 
     if (has('raw') && src) {
       log('raw copy with kcat');
-      const sinkTopic = `${id}-rawcopy`;
-      created.topics.add(sinkTopic);
-      results.rawCopy = await rawCopy({ endpoints: services.endpoints, kafka: services.kafka, source: src, sinkTopic, dir, brokerPid: stack.brokerPid });
-      log(`  ${results.rawCopy.recordsPerSec.toLocaleString('en-US')} records/s, ${results.rawCopy.cpuSeconds} CPU s`);
+      const runs: RawCopyResult[] = [];
+      for (let i = 1; i <= o.rawRuns; i++) {
+        const sinkTopic = `${id}-rawcopy-${i}`;
+        created.topics.add(sinkTopic);
+        const run = await rawCopy({ endpoints: services.endpoints, kafka: services.kafka, source: src, sinkTopic, dir, brokerPid: stack.brokerPid });
+        runs.push(run);
+        log(`  ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${run.cpuSeconds} CPU s`);
+      }
+      // The median copy (by records/s) stands for the machine's ceiling; every copy is kept.
+      const sorted = [...runs].sort((a, b) => a.recordsPerSec - b.recordsPerSec);
+      const median = sorted[Math.floor((sorted.length - 1) / 2)] as RawCopyResult;
+      results.rawCopy = { ...median, runs: runs.map((r) => r.recordsPerSec) };
+      if (runs.length > 1) log(`  median of ${runs.length}: ${median.recordsPerSec.toLocaleString('en-US')} records/s`);
     }
 
     if (has('naive') && src) {
@@ -456,10 +469,18 @@ async function main(): Promise<void> {
       const profDir = join(dir, 'cpuprof');
       mkdirSync(profDir, { recursive: true });
       const r = await child(src, 110, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=500']);
-      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-      if (!file) throw new Error(`no .cpuprofile in ${profDir}`);
-      cpuProfile = { ...summarizeProfile(join(profDir, file), src.records, r.flowHrUs), delivery: 'exactly-once', recordsPerSec: Math.round(src.records / r.wallSeconds) };
-      log(`  ${cpuProfile.cpuMicrosPerRecord} µs CPU per record; profile kept at ${join(profDir, file)}`);
+      // One profile per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the
+      // main (Kafka) thread, the others are processing threads.
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+      const threadOf = (f: string): number => Number(f.split('.').at(-3));
+      const file = files.find((f) => threadOf(f) === 0);
+      if (!file) throw new Error(`no .cpuprofile of the main thread in ${profDir}`);
+      const others = files.filter((f) => f !== file).map((f) => {
+        const t = summarizeProfile(join(profDir, f), src.records, r.flowHrUs, 5);
+        return { thread: threadOf(f), cpuMs: t.cpuMs, cpuMicrosPerRecord: t.cpuMicrosPerRecord, owners: t.owners.slice(0, 5) };
+      });
+      cpuProfile = { ...summarizeProfile(join(profDir, file), src.records, r.flowHrUs), delivery: 'exactly-once', recordsPerSec: Math.round(src.records / r.wallSeconds), processingThreads: others };
+      log(`  ${cpuProfile.cpuMicrosPerRecord} µs CPU per record on the main thread${others.map((t) => `, ${t.cpuMicrosPerRecord} on processing thread ${t.thread}`).join('')}; profiles kept in ${profDir}`);
     }
   } finally {
     if (!o.keep) {
@@ -483,7 +504,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
+    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rawRuns: o.rawRuns, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
     machine,
     load,
     source,
