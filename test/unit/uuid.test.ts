@@ -12,6 +12,14 @@ describe('uuidv5', () => {
     expect(uuidv5('http://python.org/', URL_NS)).toBe('4c565f0d-3f5a-5890-b41b-20cf47701c5e');
   });
 
+  it('gives the same answers from its memo, and after the memo fills and starts over', () => {
+    const first = Array.from({ length: 50 }, (_, i) => uuidv5(String(i), DNS));
+    for (let i = 0; i < 100_050; i++) uuidv5(`n${i}`, DNS);
+    expect(Array.from({ length: 50 }, (_, i) => uuidv5(String(i), DNS))).toEqual(first);
+    expect(uuidv5('www.example.com', DNS)).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(uuidv5('www.example.com', DNS)).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+  });
+
   it('treats the namespace case-insensitively and sets version and variant', () => {
     const id = uuidv5('42', '6F1C4E8A-5B7D-4C2E-9A31-0D8E2F7B6C15');
     expect(id).toBe('79f69249-b6ee-5470-ab45-54b0d2f7c91c'); // Python uuid5 of the same inputs
