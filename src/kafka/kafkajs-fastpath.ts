@@ -163,58 +163,15 @@ function handled(v: unknown): v is Bytes {
 export function encodeRecordV0(args: RecordArgs): Buffer | null {
   const offsetDelta = args.offsetDelta ?? 0;
   const timestampDelta = args.timestampDelta ?? 0;
-  const { key, value } = args;
-  const headers = args.headers ?? {};
   // Varints of int32 range for offsets and lengths, varlong within the exact range of a double.
   if (!Number.isInteger(offsetDelta) || offsetDelta < -0x80000000 || offsetDelta > 0x7fffffff) return null;
   if (!Number.isSafeInteger(timestampDelta) || Math.abs(timestampDelta) > 2 ** 51) return null;
-  if (!handled(key) || !handled(value)) return null;
-  const headerKeys: string[] = [];
-  const headerValues: Bytes[] = [];
-  for (const k of Object.keys(headers)) {
-    const hv = headers[k];
-    if (Array.isArray(hv)) {
-      for (const x of hv) {
-        if (!handled(x) || x === undefined) return null;
-        headerKeys.push(k);
-        headerValues.push(x);
-      }
-    } else {
-      // kafkajs's size computation throws on a null header value; leave that to it.
-      if (!handled(hv) || hv === null || hv === undefined) return null;
-      headerKeys.push(k);
-      headerValues.push(hv);
-    }
-  }
-  const keyLength = bytesLength(key);
-  const valueLength = bytesLength(value);
-  let body =
-    1 +
-    uvarintSize(zigzag(timestampDelta)) +
-    uvarintSize(zigzag(offsetDelta)) +
-    uvarintSize(zigzag(keyLength)) + Math.max(keyLength, 0) +
-    uvarintSize(zigzag(valueLength)) + Math.max(valueLength, 0) +
-    uvarintSize(zigzag(headerKeys.length));
-  const headerLengths: number[] = new Array(headerKeys.length * 2);
-  for (let h = 0; h < headerKeys.length; h++) {
-    const kl = Buffer.byteLength(headerKeys[h] as string, 'utf8');
-    const vl = bytesLength(headerValues[h]);
-    headerLengths[2 * h] = kl;
-    headerLengths[2 * h + 1] = vl;
-    body += uvarintSize(zigzag(kl)) + kl + uvarintSize(zigzag(vl)) + Math.max(vl, 0);
-  }
+  // The produce request encoder's record writer, on a record of its own.
+  const m: ProduceMessage = { key: args.key, value: args.value, headers: args.headers ?? {} };
+  const body = recordBodySize(m, offsetDelta, timestampDelta);
+  if (body < 0) return null;
   const buf = Buffer.allocUnsafe(uvarintSize(zigzag(body)) + body);
-  let o = writeUVarint(buf, 0, zigzag(body));
-  buf[o++] = 0; // attributes
-  o = writeUVarint(buf, o, zigzag(timestampDelta));
-  o = writeUVarint(buf, o, zigzag(offsetDelta));
-  o = writeBytes(buf, o, key, keyLength);
-  o = writeBytes(buf, o, value, valueLength);
-  o = writeUVarint(buf, o, zigzag(headerKeys.length));
-  for (let h = 0; h < headerKeys.length; h++) {
-    o = writeBytes(buf, o, headerKeys[h] as string, headerLengths[2 * h] as number);
-    o = writeBytes(buf, o, headerValues[h], headerLengths[2 * h + 1] as number);
-  }
+  const o = writeRecord(buf, 0, m, offsetDelta, timestampDelta, body);
   if (o !== buf.length) throw new Error(`record encoder wrote ${o} of ${buf.length} bytes`);
   return buf;
 }
@@ -248,6 +205,42 @@ function int64(v: unknown): bigint | null {
 }
 
 const BATCH_HEADER = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4;
+interface BatchHeader {
+  firstOffset: bigint;
+  /** The whole batch's bytes, its offset and length prefix included. */
+  size: number;
+  partitionLeaderEpoch: number;
+  transactional: boolean;
+  lastOffsetDelta: number;
+  firstTimestamp: bigint;
+  maxTimestamp: bigint;
+  producerId: bigint;
+  producerEpoch: number;
+  firstSequence: number;
+  count: number;
+}
+
+/** A RecordBatch v2 header at `at` (BATCH_HEADER bytes), its CRC left for `sealBatch`. */
+function writeBatchHeader(buf: Buffer, at: number, h: BatchHeader): void {
+  buf.writeBigInt64BE(h.firstOffset, at);
+  buf.writeInt32BE(h.size - 12, at + 8); // the batch's length, after offset and length
+  buf.writeInt32BE(h.partitionLeaderEpoch, at + 12);
+  buf.writeInt8(2, at + 16); // magic
+  buf.writeInt16BE(h.transactional ? 16 : 0, at + 21);
+  buf.writeInt32BE(h.lastOffsetDelta, at + 23);
+  buf.writeBigInt64BE(h.firstTimestamp, at + 27);
+  buf.writeBigInt64BE(h.maxTimestamp, at + 35);
+  buf.writeBigInt64BE(h.producerId, at + 43);
+  buf.writeInt16BE(h.producerEpoch, at + 51);
+  buf.writeInt32BE(h.firstSequence, at + 53);
+  buf.writeInt32BE(h.count, at + 57);
+}
+
+/** Writes the CRC of the batch at [start, end): CRC-32C over everything from the attributes on. */
+function sealBatch(buf: Buffer, start: number, end: number): void {
+  buf.writeUInt32BE(crc32c(buf.subarray(start + 21, end)), start + 17);
+}
+
 const isEncoder = (r: unknown): r is EncoderLike => typeof r === 'object' && r !== null && Buffer.isBuffer((r as EncoderLike).buf) && typeof (r as EncoderLike).offset === 'number';
 
 /** The bytes of an uncompressed RecordBatch (with its offset and length prefix), or null to leave it to kafkajs. */
@@ -266,25 +259,17 @@ export function encodeRecordBatchV2(args: BatchArgs): Buffer | null {
     body += r.offset;
   }
   const buf = Buffer.allocUnsafe(BATCH_HEADER + body);
-  buf.writeBigInt64BE(firstOffset, 0);
-  buf.writeInt32BE(buf.length - 12, 8); // the batch's length, after offset and length
-  buf.writeInt32BE(args.partitionLeaderEpoch ?? 0, 12);
-  buf.writeInt8(2, 16); // magic
-  // CRC at 17, over everything from the attributes on.
-  buf.writeInt16BE(args.transactional ? 16 : 0, 21);
-  buf.writeInt32BE(args.lastOffsetDelta ?? 0, 23);
-  buf.writeBigInt64BE(firstTimestamp, 27);
-  buf.writeBigInt64BE(maxTimestamp, 35);
-  buf.writeBigInt64BE(producerId, 43);
-  buf.writeInt16BE(args.producerEpoch ?? 0, 51);
-  buf.writeInt32BE(args.firstSequence ?? 0, 53);
-  buf.writeInt32BE(records.length, 57);
+  writeBatchHeader(buf, 0, {
+    firstOffset, size: buf.length, partitionLeaderEpoch: args.partitionLeaderEpoch ?? 0, transactional: args.transactional ?? false,
+    lastOffsetDelta: args.lastOffsetDelta ?? 0, firstTimestamp, maxTimestamp, producerId, producerEpoch: args.producerEpoch ?? 0,
+    firstSequence: args.firstSequence ?? 0, count: records.length,
+  });
   let o = BATCH_HEADER;
   for (const r of records as EncoderLike[]) {
     r.buf.copy(buf, o, 0, r.offset);
     o += r.offset;
   }
-  buf.writeUInt32BE(crc32c(buf.subarray(21)), 17);
+  sealBatch(buf, 0, o);
   return buf;
 }
 
@@ -415,7 +400,6 @@ interface PlannedBatch {
   partition: ProducePartition;
   firstTimestamp: bigint;
   maxTimestamp: bigint;
-  first: unknown;
   /** Per message: its body size and timestamp delta. */
   bodies: Int32Array;
   deltas: Float64Array;
@@ -469,7 +453,7 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
         deltas[i] = delta;
         size += uvarintSize(zigzag(body)) + body;
       }
-      list.push({ partition: p, firstTimestamp, maxTimestamp, first, bodies, deltas, size });
+      list.push({ partition: p, firstTimestamp, maxTimestamp, bodies, deltas, size });
       total += 4 + 4 + size;
     }
     plans.push(list);
@@ -488,22 +472,15 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
       o = buf.writeInt32BE(b.partition.partition, o);
       o = buf.writeInt32BE(b.size, o);
       const start = o;
-      buf.writeBigInt64BE(0n, o); // first offset
-      buf.writeInt32BE(b.size - 12, o + 8);
-      buf.writeInt32BE(0, o + 12); // partition leader epoch
-      buf.writeInt8(2, o + 16); // magic
-      buf.writeInt16BE(args.transactionalId ? 16 : 0, o + 21);
-      buf.writeInt32BE(messages.length - 1, o + 23);
-      buf.writeBigInt64BE(b.firstTimestamp, o + 27);
-      buf.writeBigInt64BE(b.maxTimestamp, o + 35);
-      buf.writeBigInt64BE(producerId, o + 43);
-      buf.writeInt16BE(args.producerEpoch ?? 0, o + 51);
-      buf.writeInt32BE(b.partition.firstSequence ?? 0, o + 53);
-      buf.writeInt32BE(messages.length, o + 57);
+      writeBatchHeader(buf, o, {
+        firstOffset: 0n, size: b.size, partitionLeaderEpoch: 0, transactional: Boolean(args.transactionalId), lastOffsetDelta: messages.length - 1,
+        firstTimestamp: b.firstTimestamp, maxTimestamp: b.maxTimestamp, producerId, producerEpoch: args.producerEpoch ?? 0,
+        firstSequence: b.partition.firstSequence ?? 0, count: messages.length,
+      });
       o += BATCH_HEADER;
       for (let i = 0; i < messages.length; i++) o = writeRecord(buf, o, messages[i] as ProduceMessage, i, b.deltas[i] as number, b.bodies[i] as number);
       if (o !== start + b.size) throw new Error(`produce encoder wrote ${o - start} of ${b.size} bytes`);
-      buf.writeUInt32BE(crc32c(buf.subarray(start + 21, o)), start + 17);
+      sealBatch(buf, start, o);
     }
   });
   if (o !== total) throw new Error(`produce encoder wrote ${o} of ${total} bytes`);
@@ -561,7 +538,8 @@ function addDecimal(base: string | undefined, delta: number): string | null {
   return Number.isSafeInteger(sum) ? String(sum) : null;
 }
 
-function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContext) => unknown, logAppendTime: number) {
+/** The record decoder installed in kafkajs, around kafkajs's `original` (which reads what it does not). */
+export function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContext) => unknown, logAppendTime: number) {
   return (decoder: KafkajsDecoder, batchContext: RecordContext = {}): unknown => {
     const start = decoder.offset;
     const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
@@ -690,9 +668,6 @@ export function installKafkajsFastpath(): FastpathState {
   });
   return (state = { installed: true });
 }
-
-/** The record decoder, for tests: wraps kafkajs's `original` as the installed one does. */
-export const recordDecoderFor = makeRecordDecoder;
 
 /** kafkajs, loaded after the fast path was installed (or as shipped, when it could not be). */
 export function loadKafkajs(): typeof import('kafkajs') {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { RECORD_TAIL, crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordTail, encodeRecordV0, recordDecoderFor, tailOffsets } from '../../src/kafka/kafkajs-fastpath.js';
+import { RECORD_TAIL, crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordTail, encodeRecordV0, makeRecordDecoder, tailOffsets } from '../../src/kafka/kafkajs-fastpath.js';
 
 const require = createRequire(import.meta.url);
 
@@ -188,7 +188,7 @@ describe('kafkajs fast path: produce request encoding', () => {
 describe('kafkajs fast path: record decoding', () => {
   it('reads what kafkajs reads, for 3,000 random records, and leaves the offset where kafkajs does', () => {
     const next = rng(5);
-    const mine = recordDecoderFor(kafkajsRecordDecoder as never, 1);
+    const mine = makeRecordDecoder(kafkajsRecordDecoder as never, 1);
     for (let i = 0; i < 3_000; i++) {
       const headers: Record<string, string | Buffer | (string | Buffer)[]> = {};
       if (next() < 0.7) headers['reprocess.source'] = `1:${i}`;
