@@ -270,6 +270,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   let failure: unknown = null;
   const assigned = new Set<number>();
   const done = (st: PartitionState): boolean => st.position >= st.end;
+  // A partition that reached its end stops being fetched, and the wait for the run's end looks again.
+  const finishIfDone = (st: PartitionState): void => {
+    if (!done(st)) return;
+    consumer.pause(spec.source.topic, [st.range.partition]);
+    wake();
+  };
 
   // A short session: a worker that died is noticed in seconds and its partitions move on.
   const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000,
@@ -303,10 +309,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         try {
           await consumer.commitOffsets(spec.source.topic, [{ partition, offset: next.toString() }]);
           if (next > st.position) st.position = next;
-          if (done(st)) {
-            consumer.pause(spec.source.topic, [partition]);
-            wake();
-          }
+          finishIfDone(st);
         } catch (err) {
           st.commitError ??= err;
           try {
@@ -434,10 +437,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         ctx.resolveOffset((st.end - 1n).toString());
       }
     }
-    if (done(st)) {
-      consumer.pause(spec.source.topic, [batch.partition]);
-      wake();
-    }
+    finishIfDone(st);
   };
 
   const totalRead = (): number => [...states.values()].reduce((s, p) => s + p.read, 0);
@@ -550,11 +550,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         enqueue(partition, async () => {
           if (BigInt(from) <= st.position && target > st.position) await commit(st, [], [], target);
         }).then(
-          () => {
-            if (!done(st)) return;
-            consumer.pause(spec.source.topic, [partition]);
-            wake();
-          },
+          () => finishIfDone(st),
           (err: unknown) => {
             failure ??= err;
             stop();
