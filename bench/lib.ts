@@ -205,6 +205,11 @@ export interface BatchTimes {
   lastBatchHrUs?: number | null;
   /** Time spent awaiting each Kafka call the replay makes (count, total ms); closing calls are named 'close: …'. */
   waits?: Record<string, { calls: number; ms: number }>;
+  /** Time after the first batch with no batch being handled: the consumer fetching, or the run ending. */
+  noBatchMs?: number;
+  /** Batches being handled now, and since when none was. */
+  active?: number;
+  idleSince?: number | null;
 }
 
 export function newTimes(): BatchTimes {
@@ -254,13 +259,19 @@ export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
           c.run({
             ...handlers,
             onBatch: async (batch: ConsumedBatch, ctx: BatchContext) => {
-              times.firstBatchAt ??= performance.now();
+              const now = performance.now();
+              times.firstBatchAt ??= now;
               times.firstBatchHrUs ??= hrUs();
+              if (times.idleSince != null) times.noBatchMs = (times.noBatchMs ?? 0) + now - times.idleSince;
+              times.idleSince = null;
+              times.active = (times.active ?? 0) + 1;
               try {
                 await handlers.onBatch(batch, ctx);
               } finally {
                 times.lastBatchDoneAt = performance.now();
                 times.lastBatchHrUs = hrUs();
+                times.active = (times.active ?? 1) - 1;
+                if (times.active === 0) times.idleSince = times.lastBatchDoneAt;
                 times.records += batch.records.length;
                 times.batches++;
               }
@@ -299,6 +310,8 @@ export interface PhaseFigures {
   steadyRecordsPerSec?: number | null;
   /** Time from the last batch done to the call's return (noticing the end, closing), where known. */
   finishSeconds?: number | null;
+  /** Time between the first batch and the last with no batch being handled (the consumer fetching). */
+  noBatchSeconds?: number;
   /** Batches the consumer handed over (records in them may repeat after a rebalance), where known. */
   batches?: number;
   /** Seconds spent awaiting each Kafka call while records flowed, where measured. */
@@ -335,6 +348,7 @@ export function figures(input: {
       ? Math.round(input.records / ((t.lastBatchDoneAt - t.firstBatchAt) / 1000))
       : null;
     if (t.batches > 0) f.batches = t.batches;
+    if (t.noBatchMs !== undefined) f.noBatchSeconds = round(t.noBatchMs / 1000, 3);
     if (t.waits && Object.keys(t.waits).length) f.waitsSeconds = Object.fromEntries(Object.entries(t.waits).map(([k, w]) => [k, { calls: w.calls, seconds: round(w.ms / 1000, 3) }]));
     f.finishSeconds = t.lastBatchDoneAt === null ? null : round(input.wallSeconds - (t.lastBatchDoneAt - input.startedAt) / 1000, 3);
   }

@@ -263,7 +263,7 @@ async function main(): Promise<void> {
     if (sinkRecords !== s.written) throw new Error(`${spec.sinkTopic} holds ${sinkRecords} committed records; the replay wrote ${s.written}`);
     const sinkOffsets = (await (await services.kafka.admin()).watermarks(spec.sinkTopic)).reduce((n, w) => n + Number(BigInt(w.high) - BigInt(w.low)), 0);
     const f = figures({ records: src.records, bytes: src.bytes, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times });
-    log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s, start-up ${f.startupSeconds ?? '?'} s, finish ${f.finishSeconds ?? '?'} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
+    log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s, start-up ${f.startupSeconds ?? '?'} s, no batch in hand ${f.noBatchSeconds ?? 0} s, finish ${f.finishSeconds ?? '?'} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
     return { ...f, delivery, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords, sinkBytes };
   };
 

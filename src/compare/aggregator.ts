@@ -2,12 +2,13 @@ import avro from 'avsc';
 import type { Redis } from 'ioredis';
 import { decodeWireHeader, recordsWithin, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
-import type { KafkaClient } from '../kafka/index.js';
+import type { ConsumedBatch, ConsumedRecord, KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
+import { projection, type Projection } from './projection.js';
 import { NULL_DIMENSION_VALUE, bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
 
 export type Side = 'live' | 'candidate';
@@ -47,6 +48,29 @@ export interface Aggregates {
 interface Counters {
   fields: Map<string, number>;
   keys: Map<string, number>;
+}
+
+/** One dimension value's field names, and what the batch `batch` added to them. */
+interface DimensionCounter {
+  count: string;
+  sums: string[];
+  batch: number;
+  n: number;
+  s: number[];
+  summed: boolean[];
+}
+
+/** The schema ids of records in Confluent wire format (others are reported when decoded). */
+function schemaIdsIn(records: ConsumedRecord[]): Set<number> {
+  const ids = new Set<number>();
+  let last = -1;
+  for (const r of records) {
+    const v = r.value;
+    if (!v || v.length < 5 || v[0] !== 0) continue;
+    const id = v.readUInt32BE(1);
+    if (id !== last) ids.add((last = id));
+  }
+  return ids;
 }
 
 function topicOf(spec: JobSpec, version: number): string {
@@ -102,32 +126,35 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     return [...ends].every(([k, end]) => (pos.get(k) ?? 0n) >= end);
   };
 
-  const types = new Map<number, avro.Type>();
-  const typeFor = async (id: number): Promise<avro.Type> => {
-    let t = types.get(id);
-    if (!t) {
-      t = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
-      types.set(id, t);
+  // Only the fields the comparison looks at are decoded; the others are skipped.
+  const wanted = [...new Set([...v.dimensions, ...v.measures, ...v.nulls])];
+  const readers = new Map<number, Projection>();
+  const readerFor = async (id: number): Promise<Projection> => {
+    let r = readers.get(id);
+    if (!r) {
+      const writer = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
+      r = projection(writer, wanted);
+      readers.set(id, r);
     }
-    return t;
+    return r;
   };
 
   // Field names, made once per field and dimension value rather than once per record.
-  const nullFields = new Map(v.nulls.map((f) => [f, `n${SEP}${f}`]));
-  const sumFields = new Map(v.measures.map((m) => [m, `s${SEP}${m}`]));
-  const nullField = (f: string): string => nullFields.get(f) as string;
-  const sumField = (m: string): string => sumFields.get(m) as string;
-  const dimensionNames = new Map<string, Map<string, { count: string; sums: string[] }>>();
-  const dimensionFields = (d: string, dv: string): { count: string; sums: string[] } => {
-    let byValue = dimensionNames.get(d);
-    if (!byValue) dimensionNames.set(d, (byValue = new Map()));
-    let names = byValue.get(dv);
-    if (!names) {
-      names = { count: `d${SEP}${d}${SEP}${dv}${SEP}count`, sums: v.measures.map((m) => `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`) };
-      byValue.set(dv, names);
+  const nullFields = v.nulls.map((f) => `n${SEP}${f}`);
+  const sumFields = v.measures.map((m) => `s${SEP}${m}`);
+  // Per dimension, per value: its field names and what the batch being read added to them.
+  const dimensionValues = v.dimensions.map(() => new Map<string, DimensionCounter>());
+  const dimensionCounter = (di: number, dv: string): DimensionCounter => {
+    const byValue = dimensionValues[di] as Map<string, DimensionCounter>;
+    let dc = byValue.get(dv);
+    if (!dc) {
+      const d = v.dimensions[di] as string;
+      dc = { count: `d${SEP}${d}${SEP}${dv}${SEP}count`, sums: v.measures.map((m) => `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`), batch: 0, n: 0, s: v.measures.map(() => 0), summed: v.measures.map(() => false) };
+      byValue.set(dv, dc);
     }
-    return names;
+    return dc;
   };
+  let batchSeq = 0;
 
   // Records of a batch mostly share their bucket: its field name is made when it changes.
   let lastBucket = Number.NaN;
@@ -136,76 +163,131 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const count = (c: Counters, field: string, n: number): void => {
     c.fields.set(field, (c.fields.get(field) ?? 0) + n);
   };
+
+  /**
+   * A batch's counters. Synchronous from start to end (every schema is loaded before), so the
+   * dimension counters it adds to in place belong to it alone while it runs.
+   */
+  const countBatch = (batch: ConsumedBatch, records: ConsumedRecord[]): Counters => {
+    const c: Counters = { fields: new Map(), keys: new Map() };
+    const seq = ++batchSeq;
+    const touched: DimensionCounter[] = [];
+    const measures = v.measures.length;
+    const nulls = v.nulls.map(() => 0);
+    const sums = v.measures.map(() => 0);
+    const summed = v.measures.map(() => false);
+    const x = new Array<number>(measures);
+    let total = 0;
+    let bucketCount = 0;
+    const flushBucket = (): void => {
+      if (bucketCount > 0) count(c, lastBucketField, bucketCount);
+      bucketCount = 0;
+    };
+    for (const r of records) {
+      const ts = Number(r.timestamp);
+      if (ts < fromMs || ts >= toMs) continue;
+      let value: Record<string, unknown>;
+      try {
+        const { schemaId, body } = decodeWireHeader(r.value);
+        value = (readers.get(schemaId) as Projection).read(body);
+      } catch (err) {
+        throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
+      }
+      total++;
+      const bucket = bucketOf(ts, v.bucketMs);
+      if (bucket !== lastBucket) {
+        flushBucket();
+        lastBucket = bucket;
+        lastBucketField = bucketField(bucket);
+      }
+      bucketCount++;
+      for (let i = 0; i < nulls.length; i++) {
+        const f = value[v.nulls[i] as string];
+        if (f === null || f === undefined) nulls[i] = (nulls[i] as number) + 1;
+      }
+      for (let i = 0; i < measures; i++) {
+        const m = value[v.measures[i] as string];
+        // Sums are kept in millionths, as integers.
+        x[i] = typeof m === 'number' && Number.isFinite(m) ? Math.round(m * MICRO) : Number.NaN;
+        if (!Number.isNaN(x[i])) {
+          sums[i] = (sums[i] as number) + (x[i] as number);
+          summed[i] = true;
+        }
+      }
+      for (let di = 0; di < dimensionValues.length; di++) {
+        const raw = value[v.dimensions[di] as string];
+        const dc = dimensionCounter(di, raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw));
+        if (dc.batch !== seq) {
+          dc.batch = seq;
+          dc.n = 0;
+          dc.s.fill(0);
+          dc.summed.fill(false);
+          touched.push(dc);
+        }
+        dc.n++;
+        for (let i = 0; i < measures; i++) {
+          if (Number.isNaN(x[i])) continue;
+          dc.s[i] = (dc.s[i] as number) + (x[i] as number);
+          dc.summed[i] = true;
+        }
+      }
+      const key = r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE;
+      c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
+    }
+    flushBucket();
+    if (total > 0) count(c, 'count', total);
+    for (let i = 0; i < nulls.length; i++) if ((nulls[i] as number) > 0) count(c, nullFields[i] as string, nulls[i] as number);
+    for (let i = 0; i < measures; i++) if (summed[i]) count(c, sumFields[i] as string, sums[i] as number);
+    for (const dc of touched) {
+      count(c, dc.count, dc.n);
+      for (let i = 0; i < measures; i++) if (dc.summed[i]) count(c, dc.sums[i] as string, dc.s[i] as number);
+    }
+    return c;
+  };
   let read = 0;
   const sideOf = (topic: string): Side => (topic === sides.live ? 'live' : 'candidate');
 
-  // Two partitions' batches at once: one's Redis call overlaps the other's decoding. Each batch's
-  // counters and its partition's offset are applied together, so partitions are independent.
-  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: 2 });
+  // Every partition's batch at once: one's Redis call overlaps the others' decoding, and the next
+  // batches are fetched meanwhile. Each batch's counters and its partition's offset are applied
+  // together, so partitions are independent.
+  const partitions = (await admin.partitionCount(sides.live)) + (await admin.partitionCount(sides.candidate));
+  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true });
   let failure: unknown = null;
   try {
     await consumer.subscribe([sides.live, sides.candidate]);
     await consumer.run({
       onBatch: async (batch, ctx) => {
-        const pk = `${batch.topic}:${batch.partition}`;
-        const at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
-        const last = batch.records[batch.records.length - 1];
-        if (last && BigInt(last.offset) < at) {
-          consumer.seek(batch.topic, batch.partition, at.toString());
-          return;
+        try {
+          const pk = `${batch.topic}:${batch.partition}`;
+          const at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
+          const last = batch.records[batch.records.length - 1];
+          if (last && BigInt(last.offset) < at) {
+            consumer.seek(batch.topic, batch.partition, at.toString());
+            return;
+          }
+          const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
+          const records = recordsWithin(batch.records, at, end);
+          // The writer schemas of the batch, loaded before counting (which then runs without a pause).
+          for (const id of schemaIdsIn(records)) if (!readers.has(id)) await readerFor(id);
+          const c = countBatch(batch, records);
+          const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
+          if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);
+          if (next <= at) return;
+          const side = sideOf(batch.topic);
+          const args: (string | number)[] = [pk, at.toString(), next.toString(), c.fields.size];
+          for (const [f, n] of c.fields) args.push(f, n);
+          for (const [k, n] of c.keys) args.push(k, n);
+          await scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args);
+          read += records.length;
+          o.onProgress?.(read);
+          o.onRecords?.(side, records.length);
+          await ctx.heartbeat();
+        } catch (err) {
+          // The consumer has moved past this batch (it fetches ahead): read it again, once the
+          // consumer has dealt with the error.
+          consumer.seek(batch.topic, batch.partition, batch.fetchedOffset);
+          throw err;
         }
-        const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
-        const records = recordsWithin(batch.records, at, end);
-        const c: Counters = { fields: new Map(), keys: new Map() };
-        for (const r of records) {
-          const ts = Number(r.timestamp);
-          if (ts < fromMs || ts >= toMs) continue;
-          let value: Record<string, unknown>;
-          try {
-            const { schemaId, body } = decodeWireHeader(r.value);
-            // An await only for a schema not seen yet: a microtask turn per record is measurable.
-            const type = types.get(schemaId) ?? (await typeFor(schemaId));
-            value = type.fromBuffer(body) as Record<string, unknown>;
-          } catch (err) {
-            throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
-          }
-          count(c, 'count', 1);
-          const bucket = bucketOf(ts, v.bucketMs);
-          if (bucket !== lastBucket) {
-            lastBucket = bucket;
-            lastBucketField = bucketField(bucket);
-          }
-          count(c, lastBucketField, 1);
-          for (const f of v.nulls) if (value[f] === null || value[f] === undefined) count(c, nullField(f), 1);
-          for (const m of v.measures) {
-            const x = value[m];
-            if (typeof x === 'number' && Number.isFinite(x)) count(c, sumField(m), Math.round(x * MICRO));
-          }
-          for (const d of v.dimensions) {
-            const raw = value[d];
-            const names = dimensionFields(d, raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw));
-            count(c, names.count, 1);
-            for (let i = 0; i < v.measures.length; i++) {
-              const x = value[v.measures[i] as string];
-              if (typeof x === 'number' && Number.isFinite(x)) count(c, names.sums[i] as string, Math.round(x * MICRO));
-            }
-          }
-          const key = r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE;
-          c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
-        }
-        const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
-        if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);
-        if (next <= at) return;
-        const side = sideOf(batch.topic);
-        const args: (string | number)[] = [pk, at.toString(), next.toString(), c.fields.size];
-        for (const [f, n] of c.fields) args.push(f, n);
-        for (const [k, n] of c.keys) args.push(k, n);
-        await scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args);
-        ctx.resolveOffset((next - 1n).toString());
-        read += records.length;
-        o.onProgress?.(read);
-        o.onRecords?.(side, records.length);
-        await ctx.heartbeat();
       },
       // A stretch of only transaction markers (an EOS-written topic ends with one) moves the offset.
       onSkipped: (topic, partition, from, nextOffset) => {

@@ -1,5 +1,5 @@
 /**
- * Faster replacements for three of kafkajs 2.2.4's internal producer modules, installed into
+ * Faster replacements for some of kafkajs 2.2.4's internal modules, installed into
  * Node's CommonJS module cache before kafkajs loads, so kafkajs's own code calls them.
  *
  * Measured on the replay's path (BENCHMARKS.md, "Where the replay's CPU goes"), kafkajs spent
@@ -22,6 +22,8 @@
  * - `protocol/recordBatch/v0` (uncompressed batches): the batch was built in encoders that grow
  *   by doubling into zero-filled buffers and copied twice more. Here it is sized first and written
  *   once.
+ * - `consumer/fetcher`: fetched again only once a round's batches were processed. Here a consumer
+ *   with `fetchAhead` gets its next round fetched while it processes this one (kafkajs-fetcher.ts).
  *
  * Each replacement writes exactly the bytes kafkajs's original writes (test/unit/kafkajs-fastpath
  * compares them on random records), and falls back to the original for any input it does not
@@ -29,6 +31,7 @@
  * version nothing is replaced and kafkajs runs as shipped.
  */
 import { createRequire } from 'node:module';
+import { createFetcher } from './kafkajs-fetcher.js';
 
 const require = createRequire(import.meta.url);
 
@@ -44,6 +47,7 @@ const MODULES = {
   crc32c: 'kafkajs/src/protocol/recordBatch/crc32C/index.js',
   group: 'kafkajs/src/producer/groupMessagesPerPartition.js',
   encoder: 'kafkajs/src/protocol/encoder.js',
+  fetcher: 'kafkajs/src/consumer/fetcher.js',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -524,29 +528,35 @@ function readVarLongNumber(d: KafkajsDecoder): number | null {
   return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
 }
 
-let baseText = '';
-let baseValue = 0;
-/** `base` (a decimal string) plus `delta`, as kafkajs's Long would write it, or null when not exact as a number. */
-function addDecimal(base: string | undefined, delta: number): string | null {
-  if (base === undefined) return null;
-  if (base !== baseText) {
-    if (!/^-?\d{1,15}$/.test(base)) return null;
-    baseText = base;
-    baseValue = Number(base);
+/** A decimal base (a batch's first offset or first timestamp) read once, then plus each record's delta. */
+class DecimalBase {
+  private text = '';
+  private value = 0;
+  /** `base` plus `delta`, as kafkajs's Long would write it, or null when not exact as a number. */
+  add(base: string | undefined, delta: number): string | null {
+    if (base === undefined) return null;
+    if (base !== this.text) {
+      if (!/^-?\d{1,15}$/.test(base)) return null;
+      this.text = base;
+      this.value = Number(base);
+    }
+    const sum = this.value + delta;
+    return Number.isSafeInteger(sum) ? String(sum) : null;
   }
-  const sum = baseValue + delta;
-  return Number.isSafeInteger(sum) ? String(sum) : null;
 }
 
 /** The record decoder installed in kafkajs, around kafkajs's `original` (which reads what it does not). */
 export function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContext) => unknown, logAppendTime: number) {
+  // One base each: a record adds to both, so a shared one would be read again for every record.
+  const offsets = new DecimalBase();
+  const timestamps = new DecimalBase();
   return (decoder: KafkajsDecoder, batchContext: RecordContext = {}): unknown => {
     const start = decoder.offset;
     const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
     const attributes = decoder.readInt8();
     const timestampDelta = readVarLongNumber(decoder);
-    const timestamp = timestampDelta === null ? null : timestampType === logAppendTime && maxTimestamp ? maxTimestamp : addDecimal(firstTimestamp, timestampDelta);
-    const offset = timestamp === null ? null : addDecimal(firstOffset, decoder.readVarInt());
+    const timestamp = timestampDelta === null ? null : timestampType === logAppendTime && maxTimestamp ? maxTimestamp : timestamps.add(firstTimestamp, timestampDelta);
+    const offset = timestamp === null ? null : offsets.add(firstOffset, decoder.readVarInt());
     if (offset === null) {
       decoder.offset = start;
       return original(decoder, batchContext);
@@ -666,6 +676,8 @@ export function installKafkajsFastpath(): FastpathState {
     };
     return request;
   });
+  // Consuming: a fetcher that fetches the next round while a fetch-ahead consumer processes this one.
+  seed(MODULES.fetcher, createFetcher);
   return (state = { installed: true });
 }
 

@@ -8,6 +8,7 @@ import type {
   SASLOptions,
   Message,
 } from 'kafkajs';
+import { FETCH_AHEAD } from './kafkajs-fetcher.js';
 import { installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
 import { ReprocessError } from '../errors.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
@@ -389,17 +390,23 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
           eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+            if (opts.fetchAhead) {
+              // Before any await: the fetcher looks for the mark as soon as it has handed the batches over.
+              resolveOffset(batch.lastOffset());
+              (batch as unknown as { [FETCH_AHEAD]?: boolean })[FETCH_AHEAD] = true;
+            }
             await handlers.onBatch(
               {
                 topic: batch.topic,
                 partition: batch.partition,
                 highWatermark: batch.highWatermark,
+                fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
                 nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
                 // kafkajs's own message objects: they have these fields (a missing key or value is
                 // null, headers an object), and a copy per record is measurable.
                 records: batch.messages as unknown as ConsumedRecord[],
               },
-              { heartbeat, isRunning, isStale, resolveOffset },
+              { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset },
             );
           },
         }),

@@ -81,6 +81,8 @@ export interface ConsumedBatch {
   topic: string;
   partition: number;
   highWatermark: string;
+  /** The offset the batch was fetched from: no record the application may see lies between it and the first of `records`. */
+  fetchedOffset: string;
   records: ConsumedRecord[];
   /**
    * The position after this batch: one past its last offset, counting the transaction markers and
@@ -95,7 +97,7 @@ export interface BatchContext {
   isRunning(): boolean;
   /** True when a rebalance took this partition away while the batch was being processed. */
   isStale(): boolean;
-  /** Moves the consumer's in-memory position past `offset` (no commit). */
+  /** Moves the consumer's in-memory position past `offset` (no commit); a no-op with `fetchAhead`. */
   resolveOffset(offset: string): void;
 }
 
@@ -133,6 +135,13 @@ export interface ConsumerOptions {
    * are always handed over one after the other.
    */
   partitionsConcurrently?: number;
+  /**
+   * Fetch the next batches while these are processed: the consumer's position moves past each
+   * batch as it is handed over, so a handler that stops short or fails leaves a gap the next batch
+   * starts after (its `fetchedOffset` tells), and must seek back itself. `resolveOffset` is then
+   * of no use. Default false.
+   */
+  fetchAhead?: boolean;
 }
 
 export interface Consumer {

@@ -97,6 +97,12 @@ interface PartitionState {
   end: bigint;
   /** Next offset to process, as last committed. */
   position: bigint;
+  /**
+   * Next offset to process, as far as this worker has gone: past every chunk whose records were
+   * acknowledged (at-least-once) or whose transaction committed (exactly-once). Ahead of
+   * `position` only while at-least-once commits run behind; back to `position` after a failure.
+   */
+  handled: bigint;
   read: number;
   written: number;
   dlq: number;
@@ -108,8 +114,8 @@ interface PartitionState {
   chain: Promise<void>;
   /** At-least-once: the partition's offset commits, which run behind its sends (never rejects). */
   committing: Promise<void>;
-  /** At-least-once: a commit that failed, reported on the partition's next batch. */
-  commitError?: unknown;
+  /** At-least-once: a commit that failed behind the sends, reported on the partition's next batch. */
+  failed?: unknown;
 }
 
 export function consumerGroupFor(runId: string): string {
@@ -122,7 +128,8 @@ export function transactionalIdFor(runId: string, partition: number): string {
 }
 
 const MIN_DLQ_SAMPLE = 200;
-const BATCH_TURN_MS = 1_000;
+/** Partitions processed at once (each holds one batch being processed and the next one being fetched). */
+const MAX_CONCURRENT_PARTITIONS = 64;
 
 /**
  * Runs (or resumes) one worker of a replay. Every chunk of records becomes one Kafka transaction
@@ -229,7 +236,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   const states = new Map<number, PartitionState>();
   for (const r of ranges) {
-    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve(), committing: Promise.resolve() });
+    states.set(r.partition, { range: r, end: BigInt(r.end), position: BigInt(r.start), handled: BigInt(r.start), read: 0, written: 0, dlq: 0, filtered: 0, fenced: false, chain: Promise.resolve(), committing: Promise.resolve() });
   }
   metrics?.partitions(ranges.map((r) => r.partition));
   if (!existing) {
@@ -252,7 +259,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const resumed = committed.some((c) => c.offset !== null);
   for (const c of committed) {
     const st = states.get(c.partition);
-    if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = BigInt(c.offset);
+    if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = st.handled = BigInt(c.offset);
   }
   if (resumed) log.info({ positions: committed.filter((c) => c.offset !== null) }, 'resuming from the last committed transaction');
 
@@ -279,8 +286,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   // A short session: a worker that died is noticed in seconds and its partitions move on.
   const consumer: Consumer = await kafka.consumer({ groupId, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000,
-    // With processing threads, one partition's Kafka work overlaps another's processing.
-    partitionsConcurrently: threads > 0 ? 2 : 1 });
+    // Every partition a fetch brings is processed at once: one partition's sends and commits overlap
+    // the others' processing, and the processing thread always has a chunk waiting. The next fetch
+    // runs meanwhile; a batch fetched past a stop short or a failure is fetched again (processBatch).
+    partitionsConcurrently: Math.min(MAX_CONCURRENT_PARTITIONS, Math.max(1, ranges.length)), fetchAhead: true });
   const stopController = new AbortController();
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -304,6 +313,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       // the partition's next batch (which restarts the consumer from the last commit, like any Kafka
       // error) and what came after it is sent again: duplicates, which this mode allows.
       await Promise.all([producer.send(spec.sinkTopic, sink), producer.send(spec.dlqTopic, dlq)]);
+      if (next > st.handled) st.handled = next;
       const partition = st.range.partition;
       st.committing = st.committing.then(async () => {
         try {
@@ -311,13 +321,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
           if (next > st.position) st.position = next;
           finishIfDone(st);
         } catch (err) {
-          st.commitError ??= err;
-          try {
-            // A batch must come for the error to be reported, even after the window's last chunk.
-            consumer.seek(spec.source.topic, partition, st.position.toString());
-          } catch {
-            // not assigned any more: the next owner starts from the last commit anyway
-          }
+          failedBehind(st, err);
         }
       });
       return;
@@ -342,17 +346,30 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       }
       throw err;
     }
-    st.position = next;
+    st.position = st.handled = next;
+  };
+
+  // An offset commit that failed behind the sends: the partition starts again from its last
+  // commit, and the error is thrown on its next batch, where the consumer handles it like any
+  // Kafka error. The seek makes that batch come, even after the window's last chunk.
+  const failedBehind = (st: PartitionState, err: unknown): void => {
+    st.failed ??= err;
+    st.handled = st.position;
+    try {
+      consumer.seek(spec.source.topic, st.range.partition, st.position.toString());
+    } catch {
+      // not assigned any more: the next owner starts from the last commit anyway
+    }
   };
 
   const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
     const st = states.get(batch.partition);
-    if (st?.commitError !== undefined) {
-      const err = st.commitError;
-      delete st.commitError;
+    if (st?.failed !== undefined) {
+      const err = st.failed;
+      delete st.failed;
       throw err;
     }
-    if (!st || done(st)) {
+    if (!st || st.handled >= st.end) {
       consumer.pause(spec.source.topic, [batch.partition]);
       return;
     }
@@ -365,76 +382,108 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       st.fenced = true;
       const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
       if (now != null && BigInt(now) > st.position) st.position = BigInt(now);
+      st.handled = st.position;
       if (done(st)) {
         consumer.pause(spec.source.topic, [batch.partition]);
         return;
       }
     }
+    if (BigInt(batch.fetchedOffset) > st.handled) {
+      // Fetched from past where this worker is: the consumer moved on while an earlier batch
+      // stopped short or failed. Records in between would be skipped; fetch them again instead
+      // (from the last commit, or where another worker's commits have got to).
+      const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
+      if (now != null && BigInt(now) > st.position) st.position = st.handled = BigInt(now);
+      if (BigInt(batch.fetchedOffset) > st.handled) {
+        const low = (await admin.watermarks(spec.source.topic)).find((w) => w.partition === batch.partition)?.low;
+        if (low !== undefined && BigInt(low) > st.handled) {
+          throw new ReprocessError('WINDOW_INVALID', `${spec.source.topic} partition ${batch.partition}: retention deleted offsets ${st.handled}–${BigInt(low) - 1n} before this run replayed them; the run stopped, with everything before them written.`, {
+            hint: `Replay a window that starts later (retention deletes the oldest records first), or raise ${spec.source.topic}'s retention.ms for the backfill. What this run wrote stays in ${spec.sinkTopic}.`,
+            context: { runId, topic: spec.source.topic, partition: batch.partition },
+          });
+        }
+        consumer.seek(spec.source.topic, batch.partition, st.handled.toString());
+        return;
+      }
+    }
     const lastOffset = batch.records[batch.records.length - 1]?.offset;
-    if (lastOffset !== undefined && BigInt(lastOffset) < st.position) {
+    if (lastOffset !== undefined && BigInt(lastOffset) < st.handled) {
       // Fetched from before the window (a partition with no commit yet starts at the log start).
-      consumer.seek(spec.source.topic, batch.partition, st.position.toString());
+      consumer.seek(spec.source.topic, batch.partition, st.handled.toString());
       return;
     }
-    const records = recordsWithin(batch.records, st.position, st.end);
+    const records = recordsWithin(batch.records, st.handled, st.end);
     let i = 0;
-    const batchStart = performance.now();
-    while (i < records.length) {
-      if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
-      // Give the other partitions a turn about once a second: the rest of this batch is fetched
-      // again from the committed position, so partitions advance together (in event time too).
-      if (i > 0 && performance.now() - batchStart >= BATCH_TURN_MS) return;
-      // Under a rate limit a transaction holds about maxMs of work, so commits stay frequent.
-      const limit = throttle.currentLimit();
-      const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
-      const chunk = records.slice(i, i + size);
-      const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
-      const waited = await throttle.acquire(chunk.length, bytes, stopController.signal);
-      throttledMs += waited;
-      metrics?.throttled(waited, chunk.length);
-      if (stopController.signal.aborted) return;
-      await decoder.prepare(chunk.map((r) => r.value));
-      registryWaiting = false;
-      const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
-      const { taken, tally } = result;
-      const sink: OutRecord[] = new Array(result.outputs.length);
-      for (let n = 0; n < result.outputs.length; n++) {
-        const o = result.outputs[n] as ChunkOutput;
-        const rec = chunk[o.src] as ConsumedRecord;
-        const out: OutRecord = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: formatSourceHeader(batch.partition, rec.offset) } };
-        // The processing thread encoded key, value and header once already; the producer copies them.
-        if (o.tail) (out as OutRecord & { [RECORD_TAIL]?: Buffer })[RECORD_TAIL] = o.tail;
-        sink[n] = out;
+    // A chunk commits while the next one is processed: at most one commit is in flight, and it
+    // always settles before the batch returns (a failed one throws there, and what was processed
+    // after it is dropped unsent).
+    let committing: Promise<void> | null = null;
+    const settle = async (): Promise<void> => {
+      const c = committing;
+      committing = null;
+      if (c) await c;
+    };
+    try {
+      while (i < records.length) {
+        if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
+        // Under a rate limit a transaction holds about maxMs of work, so commits stay frequent.
+        const limit = throttle.currentLimit();
+        const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
+        const chunk = records.slice(i, i + size);
+        const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
+        const waited = await throttle.acquire(chunk.length, bytes, stopController.signal);
+        throttledMs += waited;
+        metrics?.throttled(waited, chunk.length);
+        if (stopController.signal.aborted) return;
+        await decoder.prepare(chunk.map((r) => r.value));
+        registryWaiting = false;
+        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
+        const { taken, tally } = result;
+        const sink: OutRecord[] = new Array(result.outputs.length);
+        for (let n = 0; n < result.outputs.length; n++) {
+          const o = result.outputs[n] as ChunkOutput;
+          const rec = chunk[o.src] as ConsumedRecord;
+          const out: OutRecord = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: formatSourceHeader(batch.partition, rec.offset) } };
+          // The processing thread encoded key, value and header once already; the producer copies them.
+          if (o.tail) (out as OutRecord & { [RECORD_TAIL]?: Buffer })[RECORD_TAIL] = o.tail;
+          sink[n] = out;
+        }
+        const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
+        const last = chunk[taken - 1];
+        if (!last) break;
+        i += taken;
+        // The last chunk of a batch also moves past markers the batch ended with, up to the window's end.
+        let next = BigInt(last.offset) + 1n;
+        if (i >= records.length) {
+          const after = BigInt(batch.nextOffset);
+          next = after < st.end ? (after > next ? after : next) : st.end;
+        }
+        // The previous chunk's commit must land before this one starts (they go out in order).
+        await settle();
+        if (stopController.signal.aborted || !ctx.isRunning() || ctx.isStale()) return;
+        st.read += taken;
+        st.filtered += tally.filtered;
+        committing = commit(st, sink, dlq, next).then(async () => {
+          tally.read = taken;
+          tally.written = sink.length;
+          for (const r of sink) tally.writtenBytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
+          metrics?.committed(batch.partition, tally);
+          st.written += sink.length;
+          st.dlq += dlq.length;
+          await ctx.heartbeat();
+          checkDlqRatio();
+        });
+        // Not unhandled while the next chunk is processed; settle() still throws its error.
+        committing.catch(() => undefined);
       }
-      const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
-      st.read += taken;
-      st.filtered += tally.filtered;
-      const last = chunk[taken - 1];
-      if (!last) break;
-      i += taken;
-      // The last chunk of a batch also moves past markers the batch ended with, up to the window's end.
-      let next = BigInt(last.offset) + 1n;
-      if (i >= records.length) {
-        const after = BigInt(batch.nextOffset);
-        next = after < st.end ? (after > next ? after : next) : st.end;
-      }
-      await commit(st, sink, dlq, next);
-      ctx.resolveOffset((next - 1n).toString());
-      tally.read = taken;
-      tally.written = sink.length;
-      for (const r of sink) tally.writtenBytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
-      metrics?.committed(batch.partition, tally);
-      st.written += sink.length;
-      st.dlq += dlq.length;
-      await ctx.heartbeat();
-      checkDlqRatio();
+    } finally {
+      await settle();
     }
     if (records.length === 0) {
       // Only records at or past the end (appended after planning): the partition is finished.
       const after = BigInt(batch.nextOffset);
       if (after >= st.end || batch.records.some((r) => BigInt(r.offset) >= st.end)) {
         await commit(st, [], [], st.end);
-        ctx.resolveOffset((st.end - 1n).toString());
       }
     }
     finishIfDone(st);
@@ -469,7 +518,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       const offs = await admin.committedOffsets(groupId, spec.source.topic);
       for (const o of offs) {
         const st = states.get(o.partition);
-        if (st && o.offset !== null && BigInt(o.offset) > st.position) st.position = BigInt(o.offset);
+        if (st && o.offset !== null && BigInt(o.offset) > st.position) {
+          st.position = BigInt(o.offset);
+          if (st.position > st.handled) st.handled = st.position;
+        }
       }
     } catch {
       // progress is best effort
@@ -539,16 +591,20 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
             stop();
             return;
           }
+          // The partition starts again from its last commit (processBatch fetches again what was
+          // fetched past this batch).
+          const st = states.get(batch.partition);
+          if (st) st.handled = st.position;
           throw err;
         }),
       onSkipped: (_topic, partition, from, next) => {
         const st = states.get(partition);
-        if (!st || done(st) || BigInt(next) <= st.position) return;
+        if (!st || st.handled >= st.end || BigInt(next) <= st.handled) return;
         const target = BigInt(next) < st.end ? BigInt(next) : st.end;
         // Runs after any batch already queued for the partition. Only a stretch that begins at
         // the committed position may be committed over: nothing unprocessed is ever skipped.
         enqueue(partition, async () => {
-          if (BigInt(from) <= st.position && target > st.position) await commit(st, [], [], target);
+          if (BigInt(from) <= st.handled && target > st.handled) await commit(st, [], [], target);
         }).then(
           () => finishIfDone(st),
           (err: unknown) => {
@@ -561,9 +617,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         assigned.clear();
         for (const a of assignment) for (const p of a.partitions) assigned.add(p);
         for (const [p, st] of states) {
-          // After a rebalance every partition starts again from its last commit.
-          delete st.commitError;
-          if (!assigned.has(p)) st.fenced = false;
+          // After a rebalance every partition is fetched again from its last commit.
+          delete st.failed;
+          if (!assigned.has(p)) {
+            st.fenced = false;
+            st.handled = st.position;
+          }
           if (!assigned.has(p) && st.producer) {
             const producer = st.producer;
             delete st.producer;
@@ -621,10 +680,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   } finally {
     stopAdaptive();
     signal.removeEventListener('abort', stop);
-    // Offset commits still running (at-least-once) land before the consumer leaves its group.
+    // Batches still being processed stop at their next chunk, and offset commits still running
+    // (at-least-once) land, before the consumer leaves its group.
+    stop();
+    await Promise.all([...states.values()].map((st) => st.chain));
     await Promise.all([...states.values()].map((st) => st.committing));
     await consumer.close().catch(() => undefined);
-    await Promise.all([...states.values()].map((st) => st.chain));
     await Promise.all([...states.values()].map((st) => st.producer?.close().catch(() => undefined)));
     await throttle.close().catch(() => undefined);
     await poolReady?.then((p) => p.close(), () => undefined);
