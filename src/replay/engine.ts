@@ -349,17 +349,22 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     st.position = st.handled = next;
   };
 
-  // An offset commit that failed behind the sends: the partition starts again from its last
-  // commit, and the error is thrown on its next batch, where the consumer handles it like any
-  // Kafka error. The seek makes that batch come, even after the window's last chunk.
-  const failedBehind = (st: PartitionState, err: unknown): void => {
-    st.failed ??= err;
+  // After a failure the partition starts again from its last commit. The consumer has already
+  // moved past the batch (it fetches ahead), so it is sent back there.
+  const restartFromCommit = (st: PartitionState): void => {
     st.handled = st.position;
     try {
       consumer.seek(spec.source.topic, st.range.partition, st.position.toString());
     } catch {
       // not assigned any more: the next owner starts from the last commit anyway
     }
+  };
+  // An offset commit that failed behind the sends: the error is thrown on the partition's next
+  // batch, where the consumer handles it like any Kafka error (the seek makes that batch come,
+  // even after the window's last chunk).
+  const failedBehind = (st: PartitionState, err: unknown): void => {
+    st.failed ??= err;
+    restartFromCommit(st);
   };
 
   const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
@@ -591,10 +596,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
             stop();
             return;
           }
-          // The partition starts again from its last commit (processBatch fetches again what was
-          // fetched past this batch).
           const st = states.get(batch.partition);
-          if (st) st.handled = st.position;
+          if (st) restartFromCommit(st);
           throw err;
         }),
       onSkipped: (_topic, partition, from, next) => {
