@@ -82,6 +82,8 @@ export interface BenchResults {
   source: SourceTopic | null;
   results: {
     rawCopy: RawCopyResult | null;
+    /** The same copy with librdkafka's default consumer settings (absent in older files). */
+    rawCopyDefaults?: RawCopyResult | null;
     naive: NaiveFigures | null;
     replayAtLeastOnce: ReplayFigures | null;
     replayExactlyOnce: ReplayFigures | null;
@@ -104,6 +106,9 @@ export interface BenchResults {
     eosVsNaive: number | null;
     atLeastOnceVsNaive: number | null;
     eosVsAtLeastOnce: number | null;
+    /** Against the copy with librdkafka's default consumer settings (absent in older files). */
+    eosVsDefaultCopy?: number | null;
+    atLeastOnceVsDefaultCopy?: number | null;
   };
   notes: Record<string, string>;
 }
@@ -137,8 +142,9 @@ export function renderMain(r: BenchResults): string {
     lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.finishSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)}${f.rssAtStartMiB !== undefined ? ` (${n(f.rssAtStartMiB, 0)})` : ''} | ${n(f.brokerCpuSeconds, 2)} |`);
   };
   const res = r.results;
-  const copies = res.rawCopy?.runs && res.rawCopy.runs.length > 1 ? `, median of ${res.rawCopy.runs.length} copies: ${res.rawCopy.runs.map((x) => n(x)).join(' / ')}` : '';
-  row('raw copy (kcat → kcat)', res.rawCopy, copies);
+  const copies = (c: RawCopyResult | null | undefined): string => (c?.runs && c.runs.length > 1 ? `, median of ${c.runs.length} copies: ${c.runs.map((x) => n(x)).join(' / ')}` : '');
+  row(res.rawCopy?.consumerSettings?.length ? 'raw copy (kcat → kcat, consumer tuned for throughput: the baseline)' : 'raw copy (kcat → kcat)', res.rawCopy, copies(res.rawCopy));
+  row('raw copy with librdkafka\'s default consumer settings (reference)', res.rawCopyDefaults ?? null, copies(res.rawCopyDefaults));
   row('naive kafkajs loop, at-least-once', res.naive);
   row('replay, at-least-once', res.replayAtLeastOnce);
   row('replay, exactly-once', res.replayExactlyOnce);
@@ -178,6 +184,8 @@ export function renderMain(r: BenchResults): string {
   const ra = r.ratios;
   lines.push(`| exactly-once replay ÷ raw copy (\`eosVsRawCopy\`) | ${x(ra.eosVsRawCopy)} |`);
   lines.push(`| at-least-once replay ÷ raw copy (\`atLeastOnceVsRawCopy\`) | ${x(ra.atLeastOnceVsRawCopy)} |`);
+  if (ra.eosVsDefaultCopy != null) lines.push(`| exactly-once replay ÷ raw copy with default consumer settings (reference) | ${x(ra.eosVsDefaultCopy)} |`);
+  if (ra.atLeastOnceVsDefaultCopy != null) lines.push(`| at-least-once replay ÷ raw copy with default consumer settings (reference) | ${x(ra.atLeastOnceVsDefaultCopy)} |`);
   lines.push(`| naive loop ÷ raw copy | ${x(ra.naiveVsRawCopy)} |`);
   lines.push(`| exactly-once replay ÷ naive loop | ${x(ra.eosVsNaive)} |`);
   lines.push(`| at-least-once replay ÷ naive loop | ${x(ra.atLeastOnceVsNaive)} |`);
