@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { ReprocessError } from '../errors.js';
-import type { KafkaClient } from '../kafka/index.js';
+import type { KafkaClient, Producer } from '../kafka/index.js';
 
 /**
  * The dataset catalog: one record per dataset in the compacted topic `_reprocess_catalog`, holding
@@ -166,10 +166,15 @@ export class Catalog {
   async update(dataset: string, change: (current: DatasetRecord) => DatasetRecord | null): Promise<DatasetRecord> {
     await this.ensureTopic();
     const before = (await this.get(dataset)) ?? emptyDataset(dataset);
-    const producer = await this.kafka.producer({ transactionalId: `reprocess-catalog-${dataset}`, transactionTimeoutMs: 30_000 });
+    const producing = this.kafka.producer({ transactionalId: `reprocess-catalog-${dataset}`, transactionTimeoutMs: 30_000 });
     const fenced = (err: unknown): boolean => {
-      const type = (err as { type?: string }).type;
-      return type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH' || type === 'INVALID_PRODUCER_ID_MAPPING';
+      // kafkajs hands a non-retriable broker error back wrapped, the broker's error as its cause.
+      const e = err as { type?: string; cause?: { type?: string } };
+      const type = e.type ?? e.cause?.type;
+      // UNKNOWN (UNKNOWN_SERVER_ERROR): the broker (4.1) fails a commit with an internal state error when
+      // another writer's InitProducerId is fencing this transaction at that moment; the fence
+      // aborts it, so it is lost to the other writer like any fenced one.
+      return type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH' || type === 'INVALID_PRODUCER_ID_MAPPING' || type === 'UNKNOWN';
     };
     const conflict = (cause?: unknown): ReprocessError =>
       new ReprocessError('CATALOG_CONFLICT', `another command changed ${dataset} at the same time and won; nothing was changed by this one.`, {
@@ -177,6 +182,12 @@ export class Catalog {
         context: { dataset },
         cause,
       });
+    let producer: Producer;
+    try {
+      producer = await producing;
+    } catch (err) {
+      throw fenced(err) ? conflict(err) : err;
+    }
     let tx;
     try {
       // Beginning the transaction takes the dataset's transactional id: any other writer is fenced

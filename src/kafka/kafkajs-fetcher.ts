@@ -42,10 +42,13 @@ interface FetcherOptions {
   logger: Logger;
 }
 
-/** True when the next fetch may start while these batches are processed. */
+/**
+ * True when the next fetch may start while these batches are processed: at least one was marked
+ * (the consumer fetches ahead; others never do) and the rest brought nothing, which leaves their
+ * positions where they were, so fetching from there again is right.
+ */
 export function readyToFetchAhead(batches: FetchedBatch[]): boolean {
-  // A batch that brought nothing leaves the position where it was, and fetching from there again is right.
-  return batches.every((b) => b[FETCH_AHEAD] === true || (b.rawMessages?.length ?? 0) === 0);
+  return batches.some((b) => b[FETCH_AHEAD] === true) && batches.every((b) => b[FETCH_AHEAD] === true || (b.rawMessages?.length ?? 0) === 0);
 }
 
 export function createFetcher({ nodeId, workerQueue, partitionAssignments, fetch, logger: rootLogger }: FetcherOptions) {

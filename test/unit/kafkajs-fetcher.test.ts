@@ -75,6 +75,8 @@ describe('the fetch-ahead fetcher', () => {
     marked[FETCH_AHEAD] = true;
     expect(readyToFetchAhead([marked, batch(1, 0)])).toBe(true);
     expect(readyToFetchAhead([marked, batch(1, 3)])).toBe(false);
+    // A consumer that does not fetch ahead never does, not even on a round that brought nothing.
+    expect(readyToFetchAhead([batch(0, 0), batch(1, 0)])).toBe(false);
   });
 
   it('ends with the error of a round that failed, and drops the round fetched ahead', async () => {
