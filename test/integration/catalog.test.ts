@@ -96,6 +96,15 @@ describe('dataset catalog, promotion and rollback', () => {
     expect(loser?.status === 'fulfilled' ? loser.value.stderr : '').toMatch(/changed while this command ran|at the same time and won|cannot be promoted/);
   });
 
+  it('bookkeeping from many writers at once (workers of one run starting together) all lands', async () => {
+    const dataset = unique('many').replace(/-/g, '_');
+    // Each writer fences the others as it begins; every loser retries on the record the winner wrote.
+    await Promise.all(Array.from({ length: 8 }, (_, i) => new Catalog(kafka.client).updateRetrying(dataset, (r) => withVersion(r, i + 1, { run: `run-${i + 1}`, runState: 'running' }), 20)));
+    const d = await catalog.get(dataset);
+    expect(d?.versions.map((v) => [v.version, v.run])).toEqual(Array.from({ length: 8 }, (_, i) => [i + 1, `run-${i + 1}`]));
+    expect(d?.revision).toBe(8);
+  });
+
   it('a promote killed at any moment leaves the pointer old or new, never missing', async () => {
     const dataset = unique('kill').replace(/-/g, '_');
     await catalog.update(dataset, (r) => withVersion(withVersion(r, 1, { run: 'a', runState: 'completed' }), 2, { run: 'b', runState: 'completed' }));
