@@ -7,7 +7,16 @@ import { unique } from './env.js';
  */
 export async function readAll(client: KafkaClient, topic: string, options: { readCommitted?: boolean; timeoutMs?: number } = {}): Promise<Map<number, ConsumedRecord[]>> {
   const admin = await client.admin();
-  const marks = await admin.watermarks(topic);
+  // A transaction's commit returns before its markers are written; until they are, the readable end
+  // (the last stable offset, which watermarks give) stops before that transaction. Read the end
+  // until it holds still.
+  let marks = await admin.watermarks(topic);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await admin.watermarks(topic);
+    if (again.every((m, k) => m.high === marks[k]?.high)) break;
+    marks = again;
+  }
   const out = new Map<number, ConsumedRecord[]>(marks.map((m) => [m.partition, []]));
   const pending = new Set(marks.filter((m) => BigInt(m.high) > BigInt(m.low)).map((m) => m.partition));
   const end = new Map(marks.map((m) => [m.partition, BigInt(m.high)]));
