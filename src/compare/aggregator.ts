@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { decodeWireHeader, recordsWithin, type JobSpec } from '../core/index.js';
+import { decodeWireHeader, recordsWithin, wireSchemaId, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import type { ConsumedBatch, ConsumedRecord, KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
@@ -60,18 +60,6 @@ interface DimensionCounter {
   summed: boolean[];
 }
 
-/** The schema ids of records in Confluent wire format (others are reported when decoded). */
-function schemaIdsIn(records: ConsumedRecord[]): Set<number> {
-  const ids = new Set<number>();
-  let last = -1;
-  for (const r of records) {
-    const v = r.value;
-    if (!v || v.length < 5 || v[0] !== 0) continue;
-    const id = v.readUInt32BE(1);
-    if (id !== last) ids.add((last = id));
-  }
-  return ids;
-}
 
 function topicOf(spec: JobSpec, version: number): string {
   return `${spec.dataset}_v${version}`;
@@ -268,7 +256,10 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
           const records = recordsWithin(batch.records, at, end);
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
-          for (const id of schemaIdsIn(records)) if (!readers.has(id)) await readerFor(id);
+          for (const r of records) {
+            const id = wireSchemaId(r.value);
+            if (id !== null && !readers.has(id)) await readerFor(id);
+          }
           const c = countBatch(batch, records);
           const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
           if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);

@@ -34,6 +34,11 @@ export function encodeWire(schemaId: number, body: Buffer): Buffer {
 }
 
 /** Split a Kafka record value into schema id and Avro body; throws DecodeError (DLQ-able). */
+/** The schema id a value names, or null when it is not in the wire format (decodeWireHeader says why). */
+export function wireSchemaId(buf: Buffer | null): number | null {
+  return buf !== null && buf.length >= WIRE_HEADER_BYTES && buf[0] === WIRE_MAGIC ? buf.readInt32BE(1) : null;
+}
+
 export function decodeWireHeader(buf: Buffer | null): WireMessage {
   if (buf === null) {
     throw new DecodeError('null-value', 'record value is null (a tombstone?): there is no event to decode', {

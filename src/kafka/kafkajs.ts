@@ -390,9 +390,10 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
           eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+            const lastOffset = batch.lastOffset();
             if (opts.fetchAhead) {
               // Before any await: the fetcher looks for the mark as soon as it has handed the batches over.
-              resolveOffset(batch.lastOffset());
+              resolveOffset(lastOffset);
               (batch as unknown as { [FETCH_AHEAD]?: boolean })[FETCH_AHEAD] = true;
             }
             await handlers.onBatch(
@@ -401,7 +402,7 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
                 partition: batch.partition,
                 highWatermark: batch.highWatermark,
                 fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
-                nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+                nextOffset: (BigInt(lastOffset) + 1n).toString(),
                 // kafkajs's own message objects: they have these fields (a missing key or value is
                 // null, headers an object), and a copy per record is measurable.
                 records: batch.messages as unknown as ConsumedRecord[],

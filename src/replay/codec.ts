@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, type Event, type UpcastFn } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 
@@ -69,10 +69,8 @@ export class SourceDecoder {
   async prepare(values: (Buffer | null)[]): Promise<void> {
     const ids = new Set<number>();
     for (const v of values) {
-      if (v && v.length >= 5 && v[0] === 0) {
-        const id = v.readInt32BE(1);
-        if (!this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
-      }
+      const id = wireSchemaId(v);
+      if (id !== null && !this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
     }
     for (const id of ids) {
       // One fetch per id, however many batches ask for it at once.

@@ -257,9 +257,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   // committed outside the transactions, so concurrent workers can never move a partition back).
   const committed = await admin.committedOffsets(groupId, spec.source.topic);
   const resumed = committed.some((c) => c.offset !== null);
+  // A partition's position moves up to a committed offset (this worker's or another's), never back.
+  const advanceTo = (st: PartitionState, offset: string | null | undefined): void => {
+    if (offset == null || BigInt(offset) <= st.position) return;
+    st.position = BigInt(offset);
+    if (st.position > st.handled) st.handled = st.position;
+  };
   for (const c of committed) {
     const st = states.get(c.partition);
-    if (st && c.offset !== null && BigInt(c.offset) > st.position) st.position = st.handled = BigInt(c.offset);
+    if (st) advanceTo(st, c.offset);
   }
   if (resumed) log.info({ positions: committed.filter((c) => c.offset !== null) }, 'resuming from the last committed transaction');
 
@@ -367,6 +373,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     restartFromCommit(st);
   };
 
+  const committedOffsetOf = async (partition: number): Promise<string | null | undefined> =>
+    (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === partition)?.offset;
+
   const processBatch = async (batch: ConsumedBatch, ctx: BatchContext): Promise<void> => {
     const st = states.get(batch.partition);
     if (st?.failed !== undefined) {
@@ -385,8 +394,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       await tx.abort();
       metrics?.transaction('aborted');
       st.fenced = true;
-      const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
-      if (now != null && BigInt(now) > st.position) st.position = BigInt(now);
+      advanceTo(st, await committedOffsetOf(batch.partition));
       st.handled = st.position;
       if (done(st)) {
         consumer.pause(spec.source.topic, [batch.partition]);
@@ -397,8 +405,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       // Fetched from past where this worker is: the consumer moved on while an earlier batch
       // stopped short or failed. Records in between would be skipped; fetch them again instead
       // (from the last commit, or where another worker's commits have got to).
-      const now = (await admin.committedOffsets(groupId, spec.source.topic)).find((c) => c.partition === batch.partition)?.offset;
-      if (now != null && BigInt(now) > st.position) st.position = st.handled = BigInt(now);
+      advanceTo(st, await committedOffsetOf(batch.partition));
       if (BigInt(batch.fetchedOffset) > st.handled) {
         const low = (await admin.watermarks(spec.source.topic)).find((w) => w.partition === batch.partition)?.low;
         if (low !== undefined && BigInt(low) > st.handled) {
@@ -523,10 +530,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       const offs = await admin.committedOffsets(groupId, spec.source.topic);
       for (const o of offs) {
         const st = states.get(o.partition);
-        if (st && o.offset !== null && BigInt(o.offset) > st.position) {
-          st.position = BigInt(o.offset);
-          if (st.position > st.handled) st.handled = st.position;
-        }
+        if (st) advanceTo(st, o.offset);
       }
     } catch {
       // progress is best effort
