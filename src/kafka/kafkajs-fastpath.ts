@@ -32,6 +32,9 @@
  */
 import { createRequire } from 'node:module';
 import { createFetcher } from './kafkajs-fetcher.js';
+import { BATCH_CRC_FROM, BATCH_HEADER, crc32c, uvarintSize, writeBatchHeader, writeEncodedBatchHeader, writeUVarint, zigzag, type EncodedBatch } from './record-batch.js';
+
+export { crc32c } from './record-batch.js';
 
 const require = createRequire(import.meta.url);
 
@@ -51,57 +54,6 @@ const MODULES = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// CRC-32C (Castagnoli), slice-by-8.
-
-const CRC_TABLES: Int32Array[] = (() => {
-  const tables: Int32Array[] = [];
-  const t0 = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t0[n] = c;
-  }
-  tables.push(t0);
-  for (let t = 1; t < 8; t++) {
-    const prev = tables[t - 1] as Int32Array;
-    const table = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      const p = prev[n] as number;
-      table[n] = (p >>> 8) ^ (t0[p & 0xff] as number);
-    }
-    tables.push(table);
-  }
-  return tables;
-})();
-
-/** CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). */
-export function crc32c(buf: Uint8Array): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
-  let crc = -1;
-  let i = 0;
-  const n = buf.length;
-  const end8 = n - (n % 8);
-  while (i < end8) {
-    const a = (crc ^ ((buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24))) | 0;
-    crc =
-      (t7[a & 0xff] as number) ^
-      (t6[(a >>> 8) & 0xff] as number) ^
-      (t5[(a >>> 16) & 0xff] as number) ^
-      (t4[a >>> 24] as number) ^
-      (t3[buf[i + 4] as number] as number) ^
-      (t2[buf[i + 5] as number] as number) ^
-      (t1[buf[i + 6] as number] as number) ^
-      (t0[buf[i + 7] as number] as number);
-    i += 8;
-  }
-  while (i < n) {
-    crc = (t0[(crc ^ (buf[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-    i++;
-  }
-  return (crc ^ -1) >>> 0;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Record v0 (the records inside a RecordBatch v2).
 
 type Bytes = Buffer | string | null | undefined;
@@ -111,27 +63,6 @@ interface RecordArgs {
   key?: Bytes;
   value?: Bytes;
   headers?: Record<string, Bytes | Bytes[]>;
-}
-
-/** Bytes of an unsigned varint holding `v` (0 ≤ v < 2^53). */
-function uvarintSize(v: number): number {
-  let bytes = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
-
-function writeUVarint(buf: Buffer, offset: number, v: number): number {
-  while (v >= 128) {
-    buf[offset++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[offset++] = v;
-  return offset;
 }
 
 function bytesLength(v: Bytes): number {
@@ -208,41 +139,9 @@ function int64(v: unknown): bigint | null {
   return null;
 }
 
-const BATCH_HEADER = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4;
-interface BatchHeader {
-  firstOffset: bigint;
-  /** The whole batch's bytes, its offset and length prefix included. */
-  size: number;
-  partitionLeaderEpoch: number;
-  transactional: boolean;
-  lastOffsetDelta: number;
-  firstTimestamp: bigint;
-  maxTimestamp: bigint;
-  producerId: bigint;
-  producerEpoch: number;
-  firstSequence: number;
-  count: number;
-}
-
-/** A RecordBatch v2 header at `at` (BATCH_HEADER bytes), its CRC left for `sealBatch`. */
-function writeBatchHeader(buf: Buffer, at: number, h: BatchHeader): void {
-  buf.writeBigInt64BE(h.firstOffset, at);
-  buf.writeInt32BE(h.size - 12, at + 8); // the batch's length, after offset and length
-  buf.writeInt32BE(h.partitionLeaderEpoch, at + 12);
-  buf.writeInt8(2, at + 16); // magic
-  buf.writeInt16BE(h.transactional ? 16 : 0, at + 21);
-  buf.writeInt32BE(h.lastOffsetDelta, at + 23);
-  buf.writeBigInt64BE(h.firstTimestamp, at + 27);
-  buf.writeBigInt64BE(h.maxTimestamp, at + 35);
-  buf.writeBigInt64BE(h.producerId, at + 43);
-  buf.writeInt16BE(h.producerEpoch, at + 51);
-  buf.writeInt32BE(h.firstSequence, at + 53);
-  buf.writeInt32BE(h.count, at + 57);
-}
-
 /** Writes the CRC of the batch at [start, end): CRC-32C over everything from the attributes on. */
 function sealBatch(buf: Buffer, start: number, end: number): void {
-  buf.writeUInt32BE(crc32c(buf.subarray(start + 21, end)), start + 17);
+  buf.writeUInt32BE(crc32c(buf.subarray(start + BATCH_CRC_FROM, end)), start + 17);
 }
 
 const isEncoder = (r: unknown): r is EncoderLike => typeof r === 'object' && r !== null && Buffer.isBuffer((r as EncoderLike).buf) && typeof (r as EncoderLike).offset === 'number';
@@ -280,8 +179,8 @@ export function encodeRecordBatchV2(args: BatchArgs): Buffer | null {
 // ---------------------------------------------------------------------------------------------
 // Produce request v3 (and 4 to 7), uncompressed: one buffer for the whole request.
 
-interface ProduceMessage { key?: Bytes; value?: Bytes; headers?: Record<string, Bytes | Bytes[]>; timestamp?: unknown; [RECORD_TAIL]?: Buffer }
-interface ProducePartition { partition: number; firstSequence?: number; messages: ProduceMessage[] }
+interface ProduceMessage { key?: Bytes; value?: Bytes; headers?: Record<string, Bytes | Bytes[]>; timestamp?: unknown }
+interface ProducePartition { partition: number; firstSequence?: number; messages: PartitionMessages }
 interface ProduceArgs {
   acks: number;
   timeout: number;
@@ -292,35 +191,8 @@ interface ProduceArgs {
   topicData: { topic: string; partitions: ProducePartition[] }[];
 }
 
-/**
- * A message may carry the end of its record already encoded (key, value and headers, which do not
- * depend on where the record lands in a batch), made by `encodeRecordTail` from its own key, value
- * and headers, for example on a processing thread. The produce encoder then copies it.
- */
-export const RECORD_TAIL: unique symbol = Symbol.for('reprocess.kafkajs.recordTail');
-
-/** The key, value and headers of a record as the produce encoder writes them, or null when it would leave the record to kafkajs. */
-export function encodeRecordTail(key: Bytes, value: Bytes, headers: Record<string, Bytes | Bytes[]> = {}): Buffer | null {
-  const m: ProduceMessage = { key, value, headers };
-  const size = recordBodySize(m, 0, 0);
-  if (size < 0) return null;
-  const tail = Buffer.allocUnsafe(size - 3); // less attributes and the two zero deltas
-  const o = writeTail(tail, 0, m);
-  if (o !== tail.length) throw new Error(`record tail encoder wrote ${o} of ${tail.length} bytes`);
-  return tail;
-}
-
-/** Where the key's and the value's bytes start inside a tail that `encodeRecordTail` made of them. */
-export function tailOffsets(key: Bytes, value: Bytes): { key: number; value: number } {
-  const kl = bytesLength(key);
-  const at = uvarintSize(zigzag(kl));
-  return { key: at, value: at + Math.max(kl, 0) + uvarintSize(zigzag(bytesLength(value))) };
-}
-
 /** Bytes of a record's body (after its length varint), or -1 for what is left to kafkajs. */
 function recordBodySize(m: ProduceMessage, offsetDelta: number, timestampDelta: number): number {
-  const tail = m[RECORD_TAIL];
-  if (tail !== undefined) return 1 + uvarintSize(zigzag(timestampDelta)) + uvarintSize(zigzag(offsetDelta)) + tail.length;
   const { key, value } = m;
   if (!handled(key) || !handled(value)) return -1;
   const keyLength = bytesLength(key);
@@ -355,15 +227,6 @@ function writeRecord(buf: Buffer, o: number, m: ProduceMessage, offsetDelta: num
   buf[o++] = 0; // attributes
   o = writeUVarint(buf, o, zigzag(timestampDelta));
   o = writeUVarint(buf, o, zigzag(offsetDelta));
-  const tail = m[RECORD_TAIL];
-  if (tail !== undefined) {
-    tail.copy(buf, o);
-    return o + tail.length;
-  }
-  return writeTail(buf, o, m);
-}
-
-function writeTail(buf: Buffer, o: number, m: ProduceMessage): number {
   o = writeBytes(buf, o, m.key, bytesLength(m.key));
   o = writeBytes(buf, o, m.value, bytesLength(m.value));
   const headers = m.headers ?? {};
@@ -400,6 +263,28 @@ function writeString(buf: Buffer, o: number, s: string | null | undefined): numb
   return o + 2 + n;
 }
 
+/**
+ * A message standing for a whole encoded batch (record-batch.ts): the records of one partition of
+ * a send, encoded on another thread. The grouping below turns it into that partition's messages:
+ * an array as long as the batch's records (kafkajs advances the idempotent sequence by the array's
+ * length) that holds no message objects, only the batch under this key, which the produce encoder
+ * writes behind a header of its own.
+ */
+export const ENCODED_BATCH: unique symbol = Symbol.for('reprocess.kafkajs.encodedBatch');
+export interface EncodedBatchMessage { partition: number; value: null; [ENCODED_BATCH]: EncodedBatch }
+
+/** The message kafkajs's producer is given for an encoded batch. */
+export const encodedBatchMessage = (batch: EncodedBatch): EncodedBatchMessage => ({ partition: batch.partition, value: null, [ENCODED_BATCH]: batch });
+
+type PartitionMessages = ProduceMessage[] & { [ENCODED_BATCH]?: EncodedBatch };
+
+/** A partition's messages in a produce request when they are an encoded batch (see above). */
+export function encodedPartitionMessages(batch: EncodedBatch): PartitionMessages {
+  const group: PartitionMessages = new Array<ProduceMessage>(batch.count);
+  group[ENCODED_BATCH] = batch;
+  return group;
+}
+
 interface PlannedBatch {
   partition: ProducePartition;
   firstTimestamp: bigint;
@@ -411,11 +296,18 @@ interface PlannedBatch {
   size: number;
 }
 
+const EMPTY_BODIES = new Int32Array(0);
+const EMPTY_DELTAS = new Float64Array(0);
+
 /** The body of a produce request (v3 layout), exactly as kafkajs writes it, or null to let kafkajs write it. */
 export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buffer | null {
-  if ((args.compression ?? 0) !== 0) return null;
+  const encoded = args.topicData.some((t) => t.partitions.some((p) => p.messages[ENCODED_BATCH] !== undefined));
   const producerId = args.producerId === undefined ? -1n : int64(args.producerId);
-  if (producerId === null) return null;
+  if ((args.compression ?? 0) !== 0 || producerId === null) {
+    // kafkajs's own encoder cannot write an encoded batch; the adapter never sends one like this.
+    if (encoded) throw new Error('an encoded record batch can only be sent uncompressed by the fast path');
+    return null;
+  }
   let total = stringBytes(args.transactionalId) + 2 + 4 + 4;
   const plans: PlannedBatch[][] = [];
   for (const t of args.topicData) {
@@ -423,6 +315,13 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
     const list: PlannedBatch[] = [];
     for (const p of t.partitions) {
       const messages = p.messages;
+      const batch = messages[ENCODED_BATCH];
+      if (batch !== undefined) {
+        const size = BATCH_HEADER + batch.records.length;
+        list.push({ partition: p, firstTimestamp: 0n, maxTimestamp: 0n, bodies: EMPTY_BODIES, deltas: EMPTY_DELTAS, size });
+        total += 4 + 4 + size;
+        continue;
+      }
       // kafkajs sorts the timestamps as strings (Array.prototype.sort's default) and takes the ends.
       let first: unknown;
       let max: unknown;
@@ -476,6 +375,15 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
       o = buf.writeInt32BE(b.partition.partition, o);
       o = buf.writeInt32BE(b.size, o);
       const start = o;
+      const batch = messages[ENCODED_BATCH];
+      if (batch !== undefined) {
+        writeEncodedBatchHeader(buf, o, batch, {
+          producerId, producerEpoch: args.producerEpoch ?? 0, firstSequence: b.partition.firstSequence ?? 0, transactional: Boolean(args.transactionalId),
+        });
+        batch.records.copy(buf, o + BATCH_HEADER);
+        o += b.size;
+        continue;
+      }
       writeBatchHeader(buf, o, {
         firstOffset: 0n, size: b.size, partitionLeaderEpoch: 0, transactional: Boolean(args.transactionalId), lastOffsetDelta: messages.length - 1,
         firstTimestamp: b.firstTimestamp, maxTimestamp: b.maxTimestamp, producerId, producerEpoch: args.producerEpoch ?? 0,
@@ -590,8 +498,17 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
+    const batch = (message as Partial<EncodedBatchMessage>)[ENCODED_BATCH];
+    if (batch !== undefined) {
+      // A produce request holds one record batch per partition (version 3 on): the batch alone.
+      if (result[batch.partition] !== undefined) throw new Error(`an encoded record batch for ${topic} partition ${batch.partition} shares a send with other records for that partition`);
+      result[batch.partition] = encodedPartitionMessages(batch);
+      continue;
+    }
     const partition = partitioner({ topic, partitionMetadata, message });
-    (result[partition] ??= []).push(message);
+    const group = (result[partition] ??= []) as PartitionMessages;
+    if (group[ENCODED_BATCH] !== undefined) throw new Error(`an encoded record batch for ${topic} partition ${partition} shares a send with other records for that partition`);
+    group.push(message as ProduceMessage);
   }
   return result;
 }

@@ -9,7 +9,8 @@ import type {
   Message,
 } from 'kafkajs';
 import { FETCH_AHEAD } from './kafkajs-fetcher.js';
-import { installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
+import { encodedBatchMessage, installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
+import { decodeEncodedBatch, type EncodedBatch } from './record-batch.js';
 import { ReprocessError } from '../errors.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -95,6 +96,28 @@ export function sliceForSend(records: OutRecord[], maxRecords = sendSliceRecords
   return calls;
 }
 
+/**
+ * The calls that send encoded batches: a produce request holds one record batch per partition,
+ * so call k holds each partition's k-th batch (calls are made one after the other, so each
+ * partition's batches land in order). Without the fast path, or compressed, kafkajs encodes the
+ * records itself: they are read back out of the batches and sent as plain messages.
+ */
+export function encodedSendCalls(batches: readonly EncodedBatch[], compression: CompressionTypes): Message[][] {
+  if (!installKafkajsFastpath().installed || compression !== Compression.None) {
+    const records: OutRecord[] = [];
+    for (const b of batches) for (const r of decodeEncodedBatch(b)) records.push({ ...r, partition: b.partition });
+    return sliceForSend(records);
+  }
+  const calls: Message[][] = [];
+  const seen = new Map<number, number>();
+  for (const b of batches) {
+    if (b.count === 0) continue;
+    const k = seen.get(b.partition) ?? 0;
+    seen.set(b.partition, k + 1);
+    (calls[k] ??= []).push(encodedBatchMessage(b) as unknown as Message);
+  }
+  return calls;
+}
 
 /** Turns kafkajs's connection failures into one line naming the endpoint and the variable that sets it. */
 export function mapKafkaError(err: unknown, brokers: string[]): unknown {
@@ -340,11 +363,21 @@ function wrapProducer(producer: JsProducer, brokers: string[], compression: Comp
         if (messages.length) await guard(brokers, () => producer.send({ topic, messages, compression, acks: -1 }));
       }
     },
+    async sendEncoded(topic, batches) {
+      for (const messages of encodedSendCalls(batches, compression)) {
+        if (messages.length) await guard(brokers, () => producer.send({ topic, messages, compression, acks: -1 }));
+      }
+    },
     async transaction(): Promise<Transaction> {
       const tx = await guard(brokers, () => producer.transaction());
       return {
         async send(topic, records) {
           for (const messages of sliceForSend(records)) {
+            if (messages.length) await guard(brokers, () => tx.send({ topic, messages, compression, acks: -1 }));
+          }
+        },
+        async sendEncoded(topic, batches) {
+          for (const messages of encodedSendCalls(batches, compression)) {
             if (messages.length) await guard(brokers, () => tx.send({ topic, messages, compression, acks: -1 }));
           }
         },

@@ -1,3 +1,5 @@
+import type { EncodedBatch } from './record-batch.js';
+
 /**
  * The narrow Kafka interface the engine uses. Everything Kafka-specific the replay, catalog and
  * aggregator need goes through here, so a second client implementation can be added without
@@ -58,6 +60,7 @@ export interface KafkaAdmin {
 }
 
 export type HeaderValue = Buffer | string;
+export type { EncodedBatch } from './record-batch.js';
 
 export interface OutRecord {
   key: Buffer | null;
@@ -156,6 +159,11 @@ export interface Consumer {
 
 export interface Transaction {
   send(topic: string, records: OutRecord[]): Promise<void>;
+  /**
+   * Sends records already encoded per partition (record-batch.ts), in the order given; a
+   * partition's batches land in that order. Same guarantees as `send`.
+   */
+  sendEncoded(topic: string, batches: readonly EncodedBatch[]): Promise<void>;
   /** Adds the consumer group's next offsets to this transaction (committed atomically with the records). */
   sendOffsets(groupId: string, topic: string, offsets: PartitionOffset[]): Promise<void>;
   commit(): Promise<void>;
@@ -172,6 +180,8 @@ export interface ProducerOptions {
 
 export interface Producer {
   send(topic: string, records: OutRecord[]): Promise<void>;
+  /** As Transaction.sendEncoded, outside a transaction. */
+  sendEncoded(topic: string, batches: readonly EncodedBatch[]): Promise<void>;
   transaction(): Promise<Transaction>;
   close(): Promise<void>;
 }

@@ -3,9 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { buildUpcastChain, recordsWithin, type JobSpec, type PartitionRange } from '../core/index.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
-import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
-import { RECORD_TAIL } from '../kafka/kafkajs-fastpath.js';
-import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
+import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, EncodedBatch, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
 import { withVersion, type Catalog } from '../catalog/index.js';
@@ -19,7 +17,7 @@ import { RedisThrottle } from './redis-throttle.js';
 import type { Throttle } from './throttle.js';
 import type { Registry } from 'prom-client';
 import { ReplayMetrics } from '../metrics/replay.js';
-import { processChunk, type ChunkEnv, type ChunkOutput } from './process.js';
+import { encodeChunk, processChunk, type ChunkEnv } from './process.js';
 import { ProcessingPool, defaultThreads } from './workers.js';
 
 export interface ReplayOptions {
@@ -310,7 +308,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     return st.producer;
   };
 
-  const commit = async (st: PartitionState, sink: OutRecord[], dlq: OutRecord[], next: bigint): Promise<void> => {
+  const commit = async (st: PartitionState, sink: readonly EncodedBatch[], dlq: OutRecord[], next: bigint): Promise<void> => {
     const producer = await producerFor(st);
     if (!exactlyOnce) {
       // The records are acknowledged (durable) before their offsets are committed, so nothing is
@@ -318,7 +316,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       // processed meanwhile. A partition's commits go out in order; one that fails is reported on
       // the partition's next batch (which restarts the consumer from the last commit, like any Kafka
       // error) and what came after it is sent again: duplicates, which this mode allows.
-      await Promise.all([producer.send(spec.sinkTopic, sink), producer.send(spec.dlqTopic, dlq)]);
+      await Promise.all([producer.sendEncoded(spec.sinkTopic, sink), producer.send(spec.dlqTopic, dlq)]);
       if (next > st.handled) st.handled = next;
       const partition = st.range.partition;
       st.committing = st.committing.then(async () => {
@@ -334,7 +332,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     }
     const tx = await producer.transaction();
     try {
-      await tx.send(spec.sinkTopic, sink);
+      await tx.sendEncoded(spec.sinkTopic, sink);
       await tx.send(spec.dlqTopic, dlq);
       await tx.sendOffsets(groupId, spec.source.topic, [{ partition: st.range.partition, offset: next.toString() }]);
       await tx.commit();
@@ -449,17 +447,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         if (stopController.signal.aborted) return;
         await decoder.prepare(chunk.map((r) => r.value));
         registryWaiting = false;
-        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
+        // The sink's records come back encoded per sink partition; the producer only adds headers.
+        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : encodeChunk(await processChunk(env, chunk, batch.partition), chunk, batch.partition);
         const { taken, tally } = result;
-        const sink: OutRecord[] = new Array(result.outputs.length);
-        for (let n = 0; n < result.outputs.length; n++) {
-          const o = result.outputs[n] as ChunkOutput;
-          const rec = chunk[o.src] as ConsumedRecord;
-          const out: OutRecord = { key: o.key, value: o.value, timestamp: rec.timestamp, partition: o.partition, headers: { [SOURCE_HEADER]: formatSourceHeader(batch.partition, rec.offset) } };
-          // The processing thread encoded key, value and header once already; the producer copies them.
-          if (o.tail) (out as OutRecord & { [RECORD_TAIL]?: Buffer })[RECORD_TAIL] = o.tail;
-          sink[n] = out;
-        }
+        const sink = result.batches;
         const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
         const last = chunk[taken - 1];
         if (!last) break;
@@ -477,10 +468,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         st.filtered += tally.filtered;
         committing = commit(st, sink, dlq, next).then(async () => {
           tally.read = taken;
-          tally.written = sink.length;
-          for (const r of sink) tally.writtenBytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
           metrics?.committed(batch.partition, tally);
-          st.written += sink.length;
+          st.written += tally.written;
           st.dlq += dlq.length;
           await ctx.heartbeat();
           checkDlqRatio();

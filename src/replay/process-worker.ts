@@ -7,7 +7,7 @@ import { buildUpcastChain } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { SinkEncoder, SourceDecoder } from './codec.js';
 import { loadTransform, loadUpcasters } from './modules.js';
-import { processChunk, type ChunkEnv } from './process.js';
+import { encodeChunk, processChunk, type ChunkEnv } from './process.js';
 import { packResult, unpackChunk, type FromWorker, type ToWorker, type WorkerInit } from './workers.js';
 
 const port = parentPort;
@@ -44,9 +44,10 @@ try {
       try {
         if (!env) throw new Error('a chunk came before the sink was configured');
         decoder.install(m.schemas);
-        const packed = packResult(await processChunk(env, unpackChunk(m.chunk), m.chunk.partition), m.chunk.partition, m.chunk.offsets);
+        const records = unpackChunk(m.chunk);
+        const packed = packResult(encodeChunk(await processChunk(env, records, m.chunk.partition), records, m.chunk.partition));
         const reply: FromWorker = { type: 'result', id: m.id, result: packed };
-        port.postMessage(reply, [packed.bytes, packed.index.buffer as ArrayBuffer]);
+        port.postMessage(reply, [packed.bytes, packed.batches.buffer as ArrayBuffer]);
       } catch (err) {
         const reply: FromWorker = { type: 'error', id: m.id, error: describe(err) };
         port.postMessage(reply);

@@ -1,6 +1,8 @@
 import { DecodeError, partitionForKey } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import type { ConsumedRecord } from '../kafka/index.js';
+import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
+import type { ConsumedRecord, EncodedBatch } from '../kafka/index.js';
+import { EncodedBatchBuilder } from '../kafka/record-batch.js';
 import { newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
 import type { SinkEncoder, SourceDecoder } from './codec.js';
 import { describeFailure, type FailureInfo, type FailureStage } from './dlq.js';
@@ -28,8 +30,6 @@ export interface ChunkOutput {
   key: Buffer | null;
   value: Buffer;
   partition: number;
-  /** The record's key, value and headers as the producer writes them (from a processing thread). */
-  tail?: Buffer;
 }
 
 /** A source record that goes to the DLQ, and why. */
@@ -121,4 +121,41 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
     if (performance.now() - started >= env.maxMs) break;
   }
   return { taken, outputs, failures, tally };
+}
+
+/** A chunk as the Kafka thread sends it: the sink's records encoded per partition. */
+export interface EncodedChunk {
+  taken: number;
+  /** The sink's records, per sink partition, in the order processed; each carries the `reprocess.source` header. */
+  batches: EncodedBatch[];
+  failures: ChunkFailure[];
+  /** As ChunkResult's, with `written` and `writtenBytes` of the batches. */
+  tally: ChunkTally;
+  /** Where `batches` keep their records, to transfer between threads. */
+  transfer: ArrayBuffer;
+}
+
+/**
+ * No record batch is larger than this (records of one sink partition in one chunk beyond it go
+ * in further batches): the broker refuses a batch above its `message.max.bytes` (1 MiB by default).
+ */
+export const MAX_BATCH_BYTES = 512 * 1024;
+
+/**
+ * Encodes a chunk's outputs as the sink's record batches: each output keeps its source record's
+ * timestamp and names it in the `reprocess.source` header.
+ */
+export function encodeChunk(result: ChunkResult, records: readonly SourceRecord[], partition: number): EncodedChunk {
+  const builder = new EncodedBatchBuilder(MAX_BATCH_BYTES);
+  for (const o of result.outputs) {
+    const rec = records[o.src] as SourceRecord;
+    builder.add(o.partition, o.key, o.value, Number(rec.timestamp), SOURCE_HEADER, formatSourceHeader(partition, rec.offset));
+  }
+  const { batches, transfer } = builder.finish();
+  const tally = result.tally;
+  for (const b of batches) {
+    tally.written += b.count;
+    tally.writtenBytes += b.bytes;
+  }
+  return { taken: result.taken, batches, failures: result.failures, tally, transfer };
 }

@@ -2,11 +2,10 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import { formatSourceHeader, SOURCE_HEADER } from '../core/source-header.js';
-import { encodeRecordTail, tailOffsets } from '../kafka/kafkajs-fastpath.js';
+import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
-import type { ChunkFailure, ChunkOutput, ChunkResult, SourceRecord } from './process.js';
+import type { ChunkFailure, EncodedChunk, SourceRecord } from './process.js';
 
 /**
  * Processing threads: the replay's main thread does the Kafka work (fetching, producing,
@@ -50,15 +49,14 @@ export interface PackedChunk {
 }
 
 /**
- * A chunk's outputs: each output's record tail (key, value and `reprocess.source` header, encoded
- * as the producer writes them; see kafkajs-fastpath.ts) in one buffer, or its key and value where
- * no tail could be made; eight int32 per output (source index, tail start, tail length or -1, key
- * start, key length or -1, value start, value length, partition).
+ * A chunk's sink batches (process.ts, EncodedChunk): their records in one buffer, seven numbers per
+ * batch (partition, count, first timestamp, max timestamp, CRC, start in `bytes`, byte length) and
+ * its key + value bytes as an eighth.
  */
 export interface PackedResult {
   taken: number;
   bytes: ArrayBuffer;
-  index: Int32Array;
+  batches: Float64Array;
   failures: ChunkFailure[];
   tally: ChunkTally;
 }
@@ -118,68 +116,24 @@ export function unpackChunk(p: PackedChunk): SourceRecord[] {
 
 const FIELDS = 8;
 
-/** Packs a chunk's outputs with their record tails; `offsets` are the chunk's source offsets. */
-export function packResult(r: ChunkResult, partition: number, offsets: readonly string[]): PackedResult {
-  const tails: (Buffer | null)[] = new Array(r.outputs.length);
-  let total = 0;
-  for (let n = 0; n < r.outputs.length; n++) {
-    const o = r.outputs[n] as ChunkOutput;
-    const tail = encodeRecordTail(o.key, o.value, { [SOURCE_HEADER]: formatSourceHeader(partition, offsets[o.src] as string) });
-    tails[n] = tail;
-    total += tail ? tail.length : size(o.key) + o.value.length;
-  }
-  const bytes = new Uint8Array(new ArrayBuffer(total));
-  const index = new Int32Array(r.outputs.length * FIELDS);
-  let at = 0;
-  for (let n = 0; n < r.outputs.length; n++) {
-    const o = r.outputs[n] as ChunkOutput;
-    const tail = tails[n];
-    const i = n * FIELDS;
-    index[i] = o.src;
-    index[i + 7] = o.partition;
-    index[i + 4] = o.key === null ? -1 : o.key.length;
-    index[i + 6] = o.value.length;
-    if (tail) {
-      const within = tailOffsets(o.key, o.value);
-      bytes.set(tail, at);
-      index[i + 1] = at;
-      index[i + 2] = tail.length;
-      index[i + 3] = at + within.key;
-      index[i + 5] = at + within.value;
-      at += tail.length;
-      continue;
-    }
-    index[i + 1] = at;
-    index[i + 2] = -1;
-    index[i + 3] = at;
-    if (o.key !== null) {
-      bytes.set(o.key, at);
-      at += o.key.length;
-    }
-    index[i + 5] = at;
-    bytes.set(o.value, at);
-    at += o.value.length;
-  }
-  return { taken: r.taken, bytes: bytes.buffer, index, failures: r.failures, tally: r.tally };
+export function packResult(r: EncodedChunk): PackedResult {
+  const batches = new Float64Array(r.batches.length * FIELDS);
+  r.batches.forEach((b, n) => {
+    batches.set([b.partition, b.count, b.firstTimestamp, b.maxTimestamp, b.crc, b.records.byteOffset, b.records.length, b.bytes], n * FIELDS);
+  });
+  return { taken: r.taken, bytes: r.transfer, batches, failures: r.failures, tally: r.tally };
 }
 
-export function unpackResult(p: PackedResult): ChunkResult {
-  const n = p.index.length / FIELDS;
-  const outputs: ChunkOutput[] = new Array(n);
-  for (let k = 0; k < n; k++) {
-    const i = k * FIELDS;
-    const keyLength = p.index[i + 4] as number;
-    const tailLength = p.index[i + 2] as number;
-    const out: ChunkOutput = {
-      src: p.index[i] as number,
-      key: keyLength < 0 ? null : Buffer.from(p.bytes, p.index[i + 3] as number, keyLength),
-      value: Buffer.from(p.bytes, p.index[i + 5] as number, p.index[i + 6] as number),
-      partition: p.index[i + 7] as number,
-    };
-    if (tailLength >= 0) out.tail = Buffer.from(p.bytes, p.index[i + 1] as number, tailLength);
-    outputs[k] = out;
+export function unpackResult(p: PackedResult): EncodedChunk {
+  const batches: EncodedBatch[] = [];
+  const f = p.batches;
+  for (let i = 0; i < f.length; i += FIELDS) {
+    batches.push({
+      partition: f[i] as number, count: f[i + 1] as number, firstTimestamp: f[i + 2] as number, maxTimestamp: f[i + 3] as number, crc: f[i + 4] as number,
+      records: Buffer.from(p.bytes, f[i + 5] as number, f[i + 6] as number), bytes: f[i + 7] as number,
+    });
   }
-  return { taken: p.taken, outputs, failures: p.failures, tally: p.tally };
+  return { taken: p.taken, batches, failures: p.failures, tally: p.tally, transfer: p.bytes };
 }
 
 /** The thread's entry point: dist/replay/process-worker.js (tests running the TypeScript sources use the built one). */
@@ -189,7 +143,7 @@ function workerUrl(): URL {
 }
 
 interface Pending {
-  resolve: (r: ChunkResult) => void;
+  resolve: (r: EncodedChunk) => void;
   reject: (e: unknown) => void;
 }
 
@@ -281,7 +235,7 @@ export class ProcessingPool {
   }
 
   /** Processes a chunk on the next thread. The decoder must have prepared the chunk's schemas. */
-  process(records: readonly SourceRecord[], partition: number): Promise<ChunkResult> {
+  process(records: readonly SourceRecord[], partition: number): Promise<EncodedChunk> {
     if (this.closed) return Promise.reject(new ReprocessError('INTERNAL', 'the processing threads were closed'));
     const thread = this.threads[this.next++ % this.threads.length] as Thread;
     if (thread.failure) return Promise.reject(thread.failure);
@@ -289,7 +243,7 @@ export class ProcessingPool {
     for (const e of schemas) thread.sent.add(e.id);
     const chunk = packChunk(records, partition);
     const id = ++this.ids;
-    return new Promise<ChunkResult>((resolve, reject) => {
+    return new Promise<EncodedChunk>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
       const message: ToWorker = { type: 'chunk', id, chunk, schemas };
       thread.worker.postMessage(message, [chunk.bytes, chunk.index.buffer as ArrayBuffer]);

@@ -3,7 +3,8 @@ import { buildUpcastChain, loadJobSpec } from '../../src/core/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { SinkEncoder, SourceDecoder } from '../../src/replay/codec.js';
 import { loadTransform } from '../../src/replay/modules.js';
-import { processChunk, type ChunkEnv, type ChunkResult } from '../../src/replay/process.js';
+import { decodeEncodedBatch } from '../../src/kafka/record-batch.js';
+import { encodeChunk, processChunk, type ChunkEnv, type EncodedChunk } from '../../src/replay/process.js';
 import { ProcessingPool } from '../../src/replay/workers.js';
 import { readAll } from '../support/consume.js';
 import { testEndpoints, testKafka } from '../support/env.js';
@@ -17,15 +18,18 @@ afterAll(async () => {
 });
 
 /** A result with its buffers as plain bytes, so results from either side compare by value. */
-const plain = (r: ChunkResult) => ({
+const plain = (r: EncodedChunk) => ({
   taken: r.taken,
-  outputs: r.outputs.map((o) => ({ src: o.src, key: o.key?.toString('hex') ?? null, value: o.value.toString('hex'), partition: o.partition })),
+  batches: r.batches.map((b) => ({
+    partition: b.partition, count: b.count, firstTimestamp: b.firstTimestamp, maxTimestamp: b.maxTimestamp, crc: b.crc, bytes: b.bytes,
+    records: decodeEncodedBatch(b).map((o) => ({ key: o.key?.toString('hex') ?? null, value: o.value?.toString('hex') ?? null, timestamp: o.timestamp, source: o.headers['reprocess.source']?.toString() })),
+  })),
   failures: r.failures,
   tally: { ...r.tally, decodeErrors: [...r.tally.decodeErrors].sort() },
 });
 
 describe('processing threads', () => {
-  it('turn a chunk into exactly what the main thread makes of it: outputs, failures and counts', async () => {
+  it('turn a chunk into exactly what the main thread makes of it: sink batches, failures and counts', async () => {
     const source = await createSource(kafka.client, makeEvents(600, { 5: 'bad-magic', 17: 'truncated', 33: 'unknown-schema-id', 60: 'unknown-version' }), { partitions: 2 });
     const job = writeJob(source);
     jobs.push(job);
@@ -53,10 +57,16 @@ describe('processing threads', () => {
         await Promise.all([decoder.prepare(records.map((r) => r.value)), decoder.prepare(records.map((r) => r.value))]);
         for (let i = 0; i < records.length; i += 97) {
           const chunk = records.slice(i, i + 97);
-          const [inline, threaded] = await Promise.all([processChunk(env, chunk, partition), pool.process(chunk, partition)]);
+          const [inline, threaded] = await Promise.all([processChunk(env, chunk, partition).then((r) => encodeChunk(r, chunk, partition)), pool.process(chunk, partition)]);
           expect(plain(threaded)).toEqual(plain(inline));
           failures += inline.failures.length;
-          outputs += inline.outputs.length;
+          outputs += inline.tally.written;
+          // Every output names its source record, in the chunk's order within each sink partition.
+          for (const b of inline.batches) {
+            const sources = decodeEncodedBatch(b).map((o) => BigInt(String(o.headers['reprocess.source']).split(':')[1] ?? ''));
+            expect(sources).toEqual([...sources].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+            expect(String(decodeEncodedBatch(b)[0]?.headers['reprocess.source'])).toMatch(new RegExp(`^${partition}:`));
+          }
         }
       }
       // 4 poison records and the transform's refusals (n % 97 === 13) failed; the rest came out.

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { RECORD_TAIL, crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordTail, encodeRecordV0, makeRecordDecoder, tailOffsets } from '../../src/kafka/kafkajs-fastpath.js';
+import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
+import { EncodedBatchBuilder } from '../../src/kafka/record-batch.js';
 
 const require = createRequire(import.meta.url);
 
@@ -144,19 +145,12 @@ describe('kafkajs fast path: produce request encoding', () => {
               const r = next();
               const timestamp = r < 0.1 ? undefined : r < 0.2 ? 1_700_000_000_000 + k : r < 0.3 ? String(999_000_000_000 + k) : String(1_700_000_000_000 + Math.floor(next() * 1e9));
               const headers = next() < 0.3 ? undefined : next() < 0.8 ? { 'reprocess.source': `${p}:${k}` } : { a: [Buffer.from([1, 2]), 'x'], b: 'ü' };
-              const m = {
+              return {
                 key: next() < 0.2 ? null : next() < 0.5 ? `key-${k}` : Buffer.from([k, k + 1]),
                 value: next() < 0.05 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256))),
                 ...(timestamp === undefined ? {} : { timestamp }),
                 ...(headers ? { headers } : {}),
               };
-              // Half carry their tail encoded beforehand (as processing threads do); kafkajs ignores it.
-              if (next() < 0.5) {
-                const tail = encodeRecordTail(m.key, m.value, m.headers);
-                expect(tail).not.toBeNull();
-                Object.assign(m, { [RECORD_TAIL]: tail });
-              }
-              return m;
             }),
           })),
         }));
@@ -175,6 +169,55 @@ describe('kafkajs fast path: produce request encoding', () => {
     } finally {
       Date.now = realNow;
     }
+  });
+
+  it('writes batches encoded beforehand exactly as kafkajs writes their records, for 200 random requests', async () => {
+    const next = rng(23);
+    for (let i = 0; i < 200; i++) {
+      const transactional = next() < 0.5;
+      // The records a processing thread encodes: a key or none, a value, a source header, and a
+      // timestamp (non-decreasing here: kafkajs bases a batch on its smallest, the builder on its first).
+      const plain: { topic: string; partitions: { partition: number; firstSequence: number; messages: object[] }[] }[] = [];
+      const encoded: { topic: string; partitions: { partition: number; firstSequence: number; messages: unknown }[] }[] = [];
+      for (let t = 0; t < 1 + Math.floor(next() * 3); t++) {
+        const topic = `topic-${t}`;
+        const plainParts: (typeof plain)[number]['partitions'] = [];
+        const encodedParts: (typeof encoded)[number]['partitions'] = [];
+        for (let p = 0; p < 1 + Math.floor(next() * 4); p++) {
+          const builder = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 1 + Math.floor(next() * 64));
+          const messages: object[] = [];
+          let ts = 1_700_000_000_000 + Math.floor(next() * 1e9);
+          for (let k = 0; k < 1 + Math.floor(next() * 300); k++) {
+            ts += Math.floor(next() * 3) * pick(next, [1, 1000, 1e7]);
+            const key = next() < 0.2 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 80) }, () => Math.floor(next() * 256)));
+            const value = Buffer.from(Array.from({ length: Math.floor(next() * 300) }, () => Math.floor(next() * 256)));
+            const source = `${p}:${Math.floor(next() * 1e12)}`;
+            messages.push({ key, value, timestamp: String(ts), headers: { 'reprocess.source': source } });
+            builder.add(p, key, value, ts, 'reprocess.source', source);
+          }
+          const [batch, ...rest] = builder.finish().batches;
+          expect(rest).toHaveLength(0);
+          const firstSequence = Math.floor(next() * 1e6);
+          plainParts.push({ partition: p, firstSequence, messages });
+          // Mixed: some partitions of the request encoded, some not.
+          encodedParts.push({ partition: p, firstSequence, messages: next() < 0.8 && batch ? encodedPartitionMessages(batch) : messages });
+        }
+        plain.push({ topic, partitions: plainParts });
+        encoded.push({ topic, partitions: encodedParts });
+      }
+      const common = { acks: -1, timeout: 30_000, compression: 0, ...(transactional ? { transactionalId: `tx-${i}`, producerId: Long.fromValue(Math.floor(next() * 1e9)), producerEpoch: Math.floor(next() * 50) } : {}) };
+      const mine = encodeProduceRequestV3({ ...common, topicData: encoded } as never);
+      expect(mine?.equals((await kafkajsProduce({ ...common, topicData: plain }).encode()).buffer), `request ${i}`).toBe(true);
+    }
+  });
+
+  it('refuses to leave an encoded batch to kafkajs (compressed)', () => {
+    const builder = new EncodedBatchBuilder(1024);
+    builder.add(0, null, Buffer.from('v'), 1, 'h', '0:1');
+    const [batch] = builder.finish().batches;
+    if (!batch) throw new Error('no batch');
+    const topicData = [{ topic: 't', partitions: [{ partition: 0, messages: encodedPartitionMessages(batch) }] }];
+    expect(() => encodeProduceRequestV3({ acks: -1, timeout: 1, compression: 1, topicData })).toThrow(/uncompressed/);
   });
 
   it('leaves compressed requests and unusual messages to kafkajs', () => {
@@ -219,17 +262,6 @@ describe('kafkajs fast path: record decoding', () => {
       a.offset = b.offset = length.offset;
       expect(mine(b as never, context), `record ${i}`).toEqual(kafkajsRecordDecoder(a, context));
       expect(b.offset, `record ${i}: offset after`).toBe(a.offset);
-    }
-  });
-});
-
-describe('kafkajs fast path: record tails', () => {
-  it('hold the key and the value where tailOffsets says', () => {
-    for (const [key, value] of [[null, Buffer.from('v')], ['k', Buffer.alloc(300, 7)], [Buffer.alloc(70, 1), Buffer.alloc(0)]] as const) {
-      const tail = encodeRecordTail(key, value, { h: 'x' }) as Buffer;
-      const at = tailOffsets(key, value);
-      if (key !== null) expect(tail.subarray(at.key, at.key + Buffer.byteLength(key)).equals(Buffer.from(key))).toBe(true);
-      expect(tail.subarray(at.value, at.value + value.length).equals(value)).toBe(true);
     }
   });
 });

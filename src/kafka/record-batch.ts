@@ -1,0 +1,381 @@
+/**
+ * Kafka's RecordBatch v2 records, encoded ahead of a send: a processing thread writes each sink
+ * partition's records into one buffer with their CRC-32C, and the Kafka thread only puts the batch
+ * header in front of them (kafkajs-fastpath.ts). Pure format code: no client, no I/O.
+ *
+ * RecordBatch v2 (all integers big-endian):
+ *
+ *   baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 | magic int8 (2) | crc uint32 |
+ *   attributes int16 | lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64 |
+ *   producerId int64 | producerEpoch int16 | baseSequence int32 | recordCount int32 | records…
+ *
+ * The CRC-32C covers everything from `attributes` to the end. The header's part of it depends on
+ * the producer (id, epoch, sequence), which only the sending thread knows, so the records' CRC is
+ * taken apart and combined with the header's at send time (`crc32cCombine`).
+ *
+ * A record: length varint | attributes int8 (0) | timestampDelta varlong | offsetDelta varint |
+ * keyLength varint (-1: null) | key | valueLength varint | value | headerCount varint |
+ * per header: keyLength varint | key (UTF-8) | valueLength varint | value. Varints are zigzag.
+ */
+
+/** Records already encoded as one RecordBatch's records, for one partition of one topic. */
+export interface EncodedBatch {
+  partition: number;
+  /** Records in `records`; their offset deltas run 0 … count − 1. */
+  count: number;
+  /** The batch's base timestamp (the first record's; the records' deltas are from it) and its largest, epoch ms. */
+  firstTimestamp: number;
+  maxTimestamp: number;
+  /** The encoded records, back to back. */
+  records: Buffer;
+  /** CRC-32C of `records` alone (unsigned). */
+  crc: number;
+  /** Key and value bytes of the records (what the metrics count as written). */
+  bytes: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32C (Castagnoli), slice-by-8.
+
+const POLY = 0x82f63b78;
+
+const CRC_TABLES: Int32Array[] = (() => {
+  const tables: Int32Array[] = [];
+  const t0 = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
+    t0[n] = c;
+  }
+  tables.push(t0);
+  for (let t = 1; t < 8; t++) {
+    const prev = tables[t - 1] as Int32Array;
+    const table = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      const p = prev[n] as number;
+      table[n] = (p >>> 8) ^ (t0[p & 0xff] as number);
+    }
+    tables.push(table);
+  }
+  return tables;
+})();
+
+/** CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). */
+export function crc32c(buf: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  let crc = -1;
+  let i = 0;
+  const n = buf.length;
+  const end8 = n - (n % 8);
+  while (i < end8) {
+    const a = (crc ^ ((buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24))) | 0;
+    crc =
+      (t7[a & 0xff] as number) ^
+      (t6[(a >>> 8) & 0xff] as number) ^
+      (t5[(a >>> 16) & 0xff] as number) ^
+      (t4[a >>> 24] as number) ^
+      (t3[buf[i + 4] as number] as number) ^
+      (t2[buf[i + 5] as number] as number) ^
+      (t1[buf[i + 6] as number] as number) ^
+      (t0[buf[i + 7] as number] as number);
+    i += 8;
+  }
+  while (i < n) {
+    crc = (t0[(crc ^ (buf[i] as number)) & 0xff] as number) ^ (crc >>> 8);
+    i++;
+  }
+  return (crc ^ -1) >>> 0;
+}
+
+/** a × b modulo the CRC polynomial (bit-reflected, as zlib's multmodp). */
+function multModP(a: number, b: number): number {
+  let m = 1 << 31;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0 … 31. */
+const X2N: Int32Array = (() => {
+  const t = new Int32Array(32);
+  let p = 1 << 30; // x^1
+  t[0] = p;
+  for (let k = 1; k < 32; k++) t[k] = p = multModP(p, p);
+  return t;
+})();
+
+/** x^(n·2^k) modulo the polynomial. */
+function x2nModP(n: number, k: number): number {
+  let p = 1 << 31; // x^0
+  while (n) {
+    if (n & 1) p = multModP(X2N[k & 31] as number, p);
+    n >>>= 1;
+    k++;
+  }
+  return p;
+}
+
+/** CRC-32C of A followed by B, from CRC-32C(A), CRC-32C(B) and B's length (zlib's crc32_combine). */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  return ((multModP(x2nModP(lengthB, 3), crcA) ^ crcB) >>> 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Varints.
+
+/** Bytes of an unsigned varint holding `v` (0 ≤ v < 2^53). */
+export function uvarintSize(v: number): number {
+  let bytes = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+export const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
+
+export function writeUVarint(buf: Uint8Array, offset: number, v: number): number {
+  while (v >= 128) {
+    buf[offset++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[offset++] = v;
+  return offset;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building batches.
+
+/** The part of a RecordBatch v2 header from `attributes` on: what its CRC covers besides the records. */
+export const BATCH_HEADER = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4;
+/** Where the CRC-covered part of the header starts. */
+export const BATCH_CRC_FROM = 21;
+
+/** Timestamp deltas are written as exact doubles: within ±2^51 ms (some 71,000 years). */
+const MAX_DELTA = 2 ** 51;
+
+class PartitionRecords {
+  buf: Buffer;
+  used = 0;
+  count = 0;
+  firstTimestamp = 0;
+  maxTimestamp = 0;
+  bytes = 0;
+  constructor(readonly partition: number, size: number) {
+    this.buf = Buffer.from(new ArrayBuffer(size));
+  }
+  reserve(n: number): void {
+    if (this.used + n <= this.buf.length) return;
+    const next = Buffer.from(new ArrayBuffer(Math.max(this.buf.length * 2, this.used + n)));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
+  }
+}
+
+/**
+ * Collects output records per partition and encodes each partition's into RecordBatch records,
+ * in the order added. A partition's batch is closed and another begun when the next record would
+ * take it past `maxBatchBytes` (a record larger than that still goes, in a batch of its own): the
+ * broker refuses a batch above its `message.max.bytes`.
+ */
+export class EncodedBatchBuilder {
+  private readonly open = new Map<number, PartitionRecords>();
+  private readonly closed: PartitionRecords[] = [];
+
+  constructor(private readonly maxBatchBytes: number, private readonly initialBytes = 16 * 1024) {}
+
+  /**
+   * Adds one record with one header whose key and value are ASCII strings (the source header:
+   * its name and "<partition>:<offset>").
+   * `timestamp` is epoch ms.
+   */
+  add(partition: number, key: Buffer | null, value: Buffer, timestamp: number, headerKey: string, headerValue: string): void {
+    let p = this.open.get(partition);
+    const keyLength = key === null ? -1 : key.length;
+    const kv = Math.max(keyLength, 0) + value.length;
+    if (p !== undefined && p.count > 0 && p.used + kv + 32 + headerKey.length + headerValue.length > this.maxBatchBytes) {
+      this.closed.push(p);
+      p = undefined;
+    }
+    if (p === undefined) {
+      p = new PartitionRecords(partition, this.initialBytes);
+      p.firstTimestamp = p.maxTimestamp = timestamp;
+      this.open.set(partition, p);
+    }
+    const delta = timestamp - p.firstTimestamp;
+    if (!Number.isSafeInteger(delta) || Math.abs(delta) > MAX_DELTA) throw new RangeError(`record timestamp ${timestamp} is too far from its batch's ${p.firstTimestamp}`);
+    const td = zigzag(delta);
+    const od = zigzag(p.count);
+    const kz = zigzag(keyLength);
+    const vz = zigzag(value.length);
+    const hk = zigzag(headerKey.length);
+    const hv = zigzag(headerValue.length);
+    const body = 1 + uvarintSize(td) + uvarintSize(od) + uvarintSize(kz) + Math.max(keyLength, 0) + uvarintSize(vz) + value.length
+      + 1 + uvarintSize(hk) + headerKey.length + uvarintSize(hv) + headerValue.length;
+    const bz = zigzag(body);
+    p.reserve(uvarintSize(bz) + body);
+    const buf = p.buf;
+    let o = writeUVarint(buf, p.used, bz);
+    buf[o++] = 0; // attributes
+    o = writeUVarint(buf, o, td);
+    o = writeUVarint(buf, o, od);
+    o = writeUVarint(buf, o, kz);
+    if (key !== null) o = copyInto(buf, o, key);
+    o = writeUVarint(buf, o, vz);
+    o = copyInto(buf, o, value);
+    buf[o++] = 2; // one header, zigzag
+    o = writeUVarint(buf, o, hk);
+    for (let i = 0; i < headerKey.length; i++) buf[o++] = headerKey.charCodeAt(i);
+    o = writeUVarint(buf, o, hv);
+    for (let i = 0; i < headerValue.length; i++) buf[o++] = headerValue.charCodeAt(i);
+    p.used = o;
+    p.count++;
+    p.bytes += kv;
+    if (timestamp > p.maxTimestamp) p.maxTimestamp = timestamp;
+  }
+
+  /**
+   * The batches, in the order they were begun per partition, their records in one buffer of their
+   * own (`transfer` then names it for postMessage). The builder is empty afterwards.
+   */
+  finish(): { batches: EncodedBatch[]; transfer: ArrayBuffer } {
+    const all = [...this.closed, ...this.open.values()];
+    this.closed.length = 0;
+    this.open.clear();
+    let total = 0;
+    for (const p of all) total += p.used;
+    const transfer = new ArrayBuffer(total);
+    const out = Buffer.from(transfer);
+    const batches: EncodedBatch[] = [];
+    let at = 0;
+    for (const p of all) {
+      p.buf.copy(out, at, 0, p.used);
+      const records = out.subarray(at, at + p.used);
+      batches.push({ partition: p.partition, count: p.count, firstTimestamp: p.firstTimestamp, maxTimestamp: p.maxTimestamp, records, crc: crc32c(records), bytes: p.bytes });
+      at += p.used;
+    }
+    return { batches, transfer };
+  }
+}
+
+/** Below this many bytes a loop beats a call into native code. */
+const SMALL = 48;
+
+function copyInto(buf: Buffer, o: number, src: Buffer): number {
+  const n = src.length;
+  if (n < SMALL) for (let i = 0; i < n; i++) buf[o + i] = src[i] as number;
+  else src.copy(buf, o);
+  return o + n;
+}
+
+export interface BatchHeader {
+  firstOffset: bigint;
+  /** The whole batch's bytes, its offset and length prefix included. */
+  size: number;
+  partitionLeaderEpoch: number;
+  transactional: boolean;
+  lastOffsetDelta: number;
+  firstTimestamp: bigint;
+  maxTimestamp: bigint;
+  producerId: bigint;
+  producerEpoch: number;
+  firstSequence: number;
+  count: number;
+}
+
+/** A RecordBatch v2 header at `at` (BATCH_HEADER bytes), its CRC left to the caller. */
+export function writeBatchHeader(buf: Buffer, at: number, h: BatchHeader): void {
+  buf.writeBigInt64BE(h.firstOffset, at);
+  buf.writeInt32BE(h.size - 12, at + 8); // the batch's length, after offset and length
+  buf.writeInt32BE(h.partitionLeaderEpoch, at + 12);
+  buf.writeInt8(2, at + 16); // magic
+  buf.writeInt16BE(h.transactional ? 16 : 0, at + 21);
+  buf.writeInt32BE(h.lastOffsetDelta, at + 23);
+  buf.writeBigInt64BE(h.firstTimestamp, at + 27);
+  buf.writeBigInt64BE(h.maxTimestamp, at + 35);
+  buf.writeBigInt64BE(h.producerId, at + 43);
+  buf.writeInt16BE(h.producerEpoch, at + 51);
+  buf.writeInt32BE(h.firstSequence, at + 53);
+  buf.writeInt32BE(h.count, at + 57);
+}
+
+/**
+ * Writes a RecordBatch v2 header for `batch` at `at` of `buf` (BATCH_HEADER bytes), its CRC
+ * included, assuming `batch.records` follow it. The base offset and the partition leader epoch
+ * are 0, as kafkajs writes them (the broker assigns both).
+ */
+export function writeEncodedBatchHeader(buf: Buffer, at: number, batch: EncodedBatch, producer: { producerId: bigint; producerEpoch: number; firstSequence: number; transactional: boolean }): void {
+  writeBatchHeader(buf, at, {
+    firstOffset: 0n, size: BATCH_HEADER + batch.records.length, partitionLeaderEpoch: 0, transactional: producer.transactional, lastOffsetDelta: batch.count - 1,
+    firstTimestamp: BigInt(batch.firstTimestamp), maxTimestamp: BigInt(batch.maxTimestamp), producerId: producer.producerId, producerEpoch: producer.producerEpoch,
+    firstSequence: producer.firstSequence, count: batch.count,
+  });
+  const headerCrc = crc32c(buf.subarray(at + BATCH_CRC_FROM, at + BATCH_HEADER));
+  buf.writeUInt32BE(crc32cCombine(headerCrc, batch.crc, batch.records.length), at + 17);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading them back (a client without the fast path sends the records one by one; tests).
+
+export interface DecodedRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Epoch ms, as a decimal string. */
+  timestamp: string;
+  headers: Record<string, Buffer>;
+}
+
+/** The records of an encoded batch, in order. Throws on bytes that are not what `EncodedBatchBuilder` writes. */
+export function decodeEncodedBatch(batch: EncodedBatch): DecodedRecord[] {
+  const buf = batch.records;
+  let o = 0;
+  const varint = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      if (o >= buf.length) throw new RangeError('encoded batch ends inside a varint');
+      const b = buf[o++] as number;
+      result += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) break;
+    }
+    return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+  };
+  const bytes = (): Buffer | null => {
+    const n = varint();
+    if (n < 0) return null;
+    if (o + n > buf.length) throw new RangeError('encoded batch ends inside a record');
+    const b = buf.subarray(o, o + n);
+    o += n;
+    return b;
+  };
+  const out: DecodedRecord[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const length = varint();
+    const end = o + length;
+    o++; // attributes
+    const timestamp = batch.firstTimestamp + varint();
+    const offsetDelta = varint();
+    if (offsetDelta !== i) throw new RangeError(`encoded batch record ${i} has offset delta ${offsetDelta}`);
+    const key = bytes();
+    const value = bytes();
+    const headers: Record<string, Buffer> = {};
+    const n = varint();
+    for (let h = 0; h < n; h++) {
+      const k = (bytes() ?? Buffer.alloc(0)).toString('utf8');
+      headers[k] = bytes() ?? Buffer.alloc(0);
+    }
+    if (o !== end) throw new RangeError(`encoded batch record ${i} is ${length} bytes long but holds ${length + o - end}`);
+    out.push({ key, value, timestamp: String(timestamp), headers });
+  }
+  if (o !== buf.length) throw new RangeError(`encoded batch holds ${buf.length - o} bytes after its ${batch.count} records`);
+  return out;
+}

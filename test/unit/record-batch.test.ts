@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, decodeEncodedBatch, writeEncodedBatchHeader } from '../../src/kafka/record-batch.js';
+
+/** A small deterministic generator, so a failure names a reproducible case. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const bytes = (next: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+
+describe('crc32cCombine', () => {
+  it('gives the CRC-32C of A followed by B, for 500 random splits (B empty and large included)', () => {
+    const next = rng(3);
+    for (let i = 0; i < 500; i++) {
+      const a = bytes(next, Math.floor(next() * 100));
+      const b = bytes(next, i % 50 === 0 ? 0 : i % 50 === 1 ? 300_000 : Math.floor(next() * 2_000));
+      expect(crc32cCombine(crc32c(a), crc32c(b), b.length), `split ${i}`).toBe(crc32c(Buffer.concat([a, b])));
+    }
+  });
+});
+
+describe('EncodedBatchBuilder', () => {
+  it('reads back as the records added, per partition in order, with their timestamps, keys and header', () => {
+    const next = rng(7);
+    const builder = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 8);
+    const added = new Map<number, { key: string | null; value: string; timestamp: string; source: string }[]>();
+    for (let i = 0; i < 2_000; i++) {
+      const partition = Math.floor(next() * 5);
+      const key = next() < 0.1 ? null : bytes(next, Math.floor(next() * 90));
+      const value = bytes(next, Math.floor(next() * 400));
+      // Earlier and later than the batch's first record: deltas of either sign.
+      const timestamp = 1_700_000_000_000 + Math.floor((next() - 0.5) * 1e10);
+      builder.add(partition, key, value, timestamp, 'reprocess.source', `${partition}:${i}`);
+      const list = added.get(partition) ?? [];
+      list.push({ key: key?.toString('hex') ?? null, value: value.toString('hex'), timestamp: String(timestamp), source: `${partition}:${i}` });
+      added.set(partition, list);
+    }
+    const { batches, transfer } = builder.finish();
+    expect(batches.map((b) => b.partition).sort()).toEqual([...added.keys()].sort());
+    for (const b of batches) {
+      const want = added.get(b.partition) ?? [];
+      expect(b.records.buffer).toBe(transfer);
+      expect(b.crc).toBe(crc32c(b.records));
+      expect(b.count).toBe(want.length);
+      expect(b.firstTimestamp).toBe(Number(want[0]?.timestamp));
+      expect(b.maxTimestamp).toBe(Math.max(...want.map((w) => Number(w.timestamp))));
+      const got = decodeEncodedBatch(b).map((r) => ({ key: r.key?.toString('hex') ?? null, value: r.value?.toString('hex') ?? '', timestamp: r.timestamp, source: r.headers['reprocess.source']?.toString() }));
+      expect(got).toEqual(want);
+    }
+    expect(builder.finish().batches).toEqual([]);
+  });
+
+  it('starts another batch for a partition before one would pass the limit; a record over it goes alone', () => {
+    const builder = new EncodedBatchBuilder(1_000);
+    for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 1_000 + i, 'h', `0:${i}`);
+    builder.add(1, null, Buffer.alloc(5_000, 1), 5, 'h', '1:0');
+    builder.add(1, null, Buffer.alloc(10, 2), 6, 'h', '1:1');
+    const { batches } = builder.finish();
+    const zero = batches.filter((b) => b.partition === 0);
+    expect(zero.map((b) => b.count)).toEqual([3, 3, 3, 1]);
+    for (const b of zero) expect(b.records.length).toBeLessThanOrEqual(1_000);
+    expect(zero.flatMap((b) => decodeEncodedBatch(b).map((r) => r.value?.[0]))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(batches.filter((b) => b.partition === 1).map((b) => b.count)).toEqual([1, 1]);
+  });
+
+  it('refuses a timestamp no batch can hold', () => {
+    const builder = new EncodedBatchBuilder(1_000);
+    builder.add(0, null, Buffer.from('a'), 0, 'h', '0:0');
+    expect(() => builder.add(0, null, Buffer.from('b'), 2 ** 53, 'h', '0:1')).toThrow(/too far/);
+  });
+});
+
+describe('writeEncodedBatchHeader', () => {
+  it('seals the batch with the CRC-32C of its header and records together', () => {
+    const builder = new EncodedBatchBuilder(1 << 20);
+    for (let i = 0; i < 50; i++) builder.add(2, Buffer.from(`k${i}`), Buffer.alloc(i * 3, i), 1_700_000_000_000 + i, 'reprocess.source', `2:${i}`);
+    const [batch] = builder.finish().batches;
+    if (!batch) throw new Error('no batch');
+    const buf = Buffer.alloc(BATCH_HEADER + batch.records.length);
+    writeEncodedBatchHeader(buf, 0, batch, { producerId: 123_456_789n, producerEpoch: 7, firstSequence: 4_000, transactional: true });
+    batch.records.copy(buf, BATCH_HEADER);
+    expect(buf.readUInt32BE(17)).toBe(crc32c(buf.subarray(21)));
+    expect(buf.readInt32BE(8)).toBe(buf.length - 12);
+    expect(buf.readInt16BE(21)).toBe(16); // transactional
+    expect(buf.readInt32BE(23)).toBe(49); // last offset delta
+    expect(buf.readBigInt64BE(35)).toBe(1_700_000_000_049n); // max timestamp
+    expect(buf.readBigInt64BE(43)).toBe(123_456_789n);
+    expect(buf.readInt32BE(53)).toBe(4_000);
+    expect(buf.readInt32BE(57)).toBe(50);
+  });
+});
