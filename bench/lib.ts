@@ -236,6 +236,7 @@ export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
   };
   const wrapTx = (tx: Transaction): Transaction => ({
     send: (topic, records) => timed('tx.send', () => tx.send(topic, records)),
+    sendEncoded: (topic, batches) => timed('tx.sendEncoded', () => tx.sendEncoded(topic, batches)),
     sendOffsets: (g, topic, offsets) => timed('tx.sendOffsets', () => tx.sendOffsets(g, topic, offsets)),
     commit: () => timed('tx.commit', () => tx.commit()),
     abort: () => timed('tx.abort', () => tx.abort()),
@@ -246,6 +247,7 @@ export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
       const p = await timed(o?.transactionalId ? 'producer.create (transactional)' : 'producer.create', () => inner.producer(o));
       const wrapped: Producer = {
         send: (topic, records) => timed('producer.send', () => p.send(topic, records)),
+        sendEncoded: (topic, batches) => timed('producer.sendEncoded', () => p.sendEncoded(topic, batches)),
         transaction: async () => wrapTx(await timed('producer.transaction', () => p.transaction())),
         close: () => timed('close: producer', () => p.close()),
       };

@@ -115,6 +115,12 @@ export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
 
 /** Map one legacy id value: integers (number, bigint, numeric string) become UUIDv5; null and UUIDs pass. */
 export function legacyIdToUuid(value: unknown, field: string, namespace: string): unknown {
+  // The common case first: an integer id met before (no regex, no BigInt, no string key).
+  const byNumber = typeof value === 'number' && Number.isSafeInteger(value) ? numberCacheFor(namespace) : null;
+  if (byNumber) {
+    const hit = byNumber.get(value as number);
+    if (hit !== undefined) return hit;
+  }
   if (value === null || value === undefined || isUuid(value)) return value;
   let n: bigint | null = null;
   if (typeof value === 'bigint') n = value;
@@ -135,11 +141,22 @@ export function legacyIdToUuid(value: unknown, field: string, namespace: string)
     if (legacyCache.size >= LEGACY_CACHE_MAX) legacyCache.clear();
     legacyCache.set(cacheKey, uuid);
   }
+  if (byNumber) {
+    if (byNumber.size >= LEGACY_CACHE_MAX) byNumber.clear();
+    byNumber.set(value as number, uuid);
+  }
   return uuid;
 }
 
 const LEGACY_CACHE_MAX = 100_000;
 const legacyCache = new Map<string, string>();
+/** Per namespace, integer ids given as numbers (how Avro longs and ints decode). */
+const numberCaches = new Map<string, Map<number, string>>();
+function numberCacheFor(namespace: string): Map<number, string> {
+  let m = numberCaches.get(namespace);
+  if (!m) numberCaches.set(namespace, (m = new Map()));
+  return m;
+}
 
 /**
  * Validate a user's upcaster module: accepts the module namespace (`{ default: {...} }`) or the

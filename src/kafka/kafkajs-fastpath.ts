@@ -51,6 +51,7 @@ const MODULES = {
   group: 'kafkajs/src/producer/groupMessagesPerPartition.js',
   encoder: 'kafkajs/src/protocol/encoder.js',
   fetcher: 'kafkajs/src/consumer/fetcher.js',
+  request: 'kafkajs/src/protocol/request.js',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +401,26 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
 }
 
 // ---------------------------------------------------------------------------------------------
+// The request frame (size, API key and version, correlation id, client id) around every request.
+
+/**
+ * A request's bytes as kafkajs's protocol/request.js frames them: it copied the body into a
+ * zero-filled encoder of the next power of two and that into another (a produce request's megabyte
+ * three times); here one buffer of the exact size and one copy.
+ */
+export function frameRequest(body: Buffer, apiKey: number, apiVersion: number, correlationId: number, clientId: string | null | undefined): Buffer {
+  const size = 2 + 2 + 4 + stringBytes(clientId) + body.length;
+  const buf = Buffer.allocUnsafe(4 + size);
+  let o = buf.writeInt32BE(size, 0);
+  o = buf.writeInt16BE(apiKey, o);
+  o = buf.writeInt16BE(apiVersion, o);
+  o = buf.writeInt32BE(correlationId, o);
+  o = writeString(buf, o, clientId);
+  body.copy(buf, o);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Record v0 decoding (consumer side).
 
 interface KafkajsDecoder {
@@ -595,6 +616,15 @@ export function installKafkajsFastpath(): FastpathState {
   });
   // Consuming: a fetcher that fetches the next round while a fetch-ahead consumer processes this one.
   seed(MODULES.fetcher, createFetcher);
+  interface FramedRequest { apiKey: number; apiVersion: number; encode: () => Promise<{ buffer: Buffer }> }
+  seed(MODULES.request, async ({ correlationId, clientId, request }: { correlationId: number; clientId: string | null; request: FramedRequest }) => {
+    const payload = await request.encode();
+    const buf = frameRequest(payload.buffer, request.apiKey, request.apiVersion, correlationId, clientId);
+    const enc = Object.create(Encoder.prototype) as EncoderLike;
+    enc.buf = buf;
+    enc.offset = buf.length;
+    return enc;
+  });
   return (state = { installed: true });
 }
 

@@ -35,55 +35,56 @@ export interface EncodedBatch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CRC-32C (Castagnoli), slice-by-8.
+// CRC-32C (Castagnoli), slice-by-16: sixteen tables of 256 entries, reading aligned 32-bit words
+// (about twice as fast as slice-by-8 over bytes; the replay takes a CRC of every byte it writes).
 
 const POLY = 0x82f63b78;
 
-const CRC_TABLES: Int32Array[] = (() => {
-  const tables: Int32Array[] = [];
-  const t0 = new Int32Array(256);
+/** Table t at [t * 256, t * 256 + 256): t0 the byte-wise table, t(k) one byte further on than t(k-1). */
+const CRC_TABLE: Int32Array = (() => {
+  const table = new Int32Array(16 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
-    t0[n] = c;
+    table[n] = c;
   }
-  tables.push(t0);
-  for (let t = 1; t < 8; t++) {
-    const prev = tables[t - 1] as Int32Array;
-    const table = new Int32Array(256);
+  for (let t = 1; t < 16; t++) {
     for (let n = 0; n < 256; n++) {
-      const p = prev[n] as number;
-      table[n] = (p >>> 8) ^ (t0[p & 0xff] as number);
+      const p = table[(t - 1) * 256 + n] as number;
+      table[t * 256 + n] = (p >>> 8) ^ (table[p & 0xff] as number);
     }
-    tables.push(table);
   }
-  return tables;
+  return table;
 })();
+
+/** Words are read in the machine's byte order; the word loop is written for little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). */
 export function crc32c(buf: Uint8Array): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  const T = CRC_TABLE;
+  const n = buf.length;
   let crc = -1;
   let i = 0;
-  const n = buf.length;
-  const end8 = n - (n % 8);
-  while (i < end8) {
-    const a = (crc ^ ((buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24))) | 0;
-    crc =
-      (t7[a & 0xff] as number) ^
-      (t6[(a >>> 8) & 0xff] as number) ^
-      (t5[(a >>> 16) & 0xff] as number) ^
-      (t4[a >>> 24] as number) ^
-      (t3[buf[i + 4] as number] as number) ^
-      (t2[buf[i + 5] as number] as number) ^
-      (t1[buf[i + 6] as number] as number) ^
-      (t0[buf[i + 7] as number] as number);
-    i += 8;
+  // Bytes up to a 4-byte boundary, then 16 bytes at a time as four words, then the rest.
+  while (i < n && ((buf.byteOffset + i) & 3) !== 0) crc = (T[(crc ^ (buf[i++] as number)) & 0xff] as number) ^ (crc >>> 8);
+  const blocks = LITTLE_ENDIAN ? (n - i) >>> 4 : 0;
+  if (blocks > 0) {
+    const w = new Int32Array(buf.buffer, buf.byteOffset + i, blocks * 4);
+    for (let j = 0; j < w.length; j += 4) {
+      const a = crc ^ (w[j] as number);
+      const b = w[j + 1] as number;
+      const c = w[j + 2] as number;
+      const d = w[j + 3] as number;
+      crc =
+        (T[3840 + (a & 0xff)] as number) ^ (T[3584 + ((a >>> 8) & 0xff)] as number) ^ (T[3328 + ((a >>> 16) & 0xff)] as number) ^ (T[3072 + (a >>> 24)] as number) ^
+        (T[2816 + (b & 0xff)] as number) ^ (T[2560 + ((b >>> 8) & 0xff)] as number) ^ (T[2304 + ((b >>> 16) & 0xff)] as number) ^ (T[2048 + (b >>> 24)] as number) ^
+        (T[1792 + (c & 0xff)] as number) ^ (T[1536 + ((c >>> 8) & 0xff)] as number) ^ (T[1280 + ((c >>> 16) & 0xff)] as number) ^ (T[1024 + (c >>> 24)] as number) ^
+        (T[768 + (d & 0xff)] as number) ^ (T[512 + ((d >>> 8) & 0xff)] as number) ^ (T[256 + ((d >>> 16) & 0xff)] as number) ^ (T[d >>> 24] as number);
+    }
+    i += blocks * 16;
   }
-  while (i < n) {
-    crc = (t0[(crc ^ (buf[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-    i++;
-  }
+  while (i < n) crc = (T[(crc ^ (buf[i++] as number)) & 0xff] as number) ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
 

@@ -7,7 +7,7 @@ import avsc from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { DEMO_HISTORY, DEMO_LEGACY_NAMESPACE, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, readSchema } from '../../src/demo/index.js';
 import type { SourceEvent, TransformContext } from '../../examples/user_engagement/transforms/types.js';
-import { dailyRate, monthlyRate, previousMonth, utcMonth } from '../../examples/user_engagement/transforms/fx.js';
+import { dailyRate, monthlyRate, previousMonth, utcDay, utcMonth } from '../../examples/user_engagement/transforms/fx.js';
 import transformV2 from '../../examples/user_engagement/transforms/v2.js';
 import transformV3 from '../../examples/user_engagement/transforms/v3.js';
 import { buildUpcastChain, loadJobSpec, parseExpected, toUpcasterMap, uuidv5 } from './helpers.js';
@@ -170,6 +170,12 @@ describe('examples/user_engagement upcasters and transforms', () => {
     expect(monthlyRate('EUR', '2023-05')).toBeCloseTo(may.reduce((s, r) => s + r, 0) / 31, 5);
     expect(dailyRate('USD', Date.UTC(2023, 4, 3))).toBe(1);
     expect(dailyRate('JPY', Date.UTC(2023, 4, 3, 1))).toBe(dailyRate('JPY', Date.UTC(2023, 4, 3, 23)));
+    // Rates and day names are kept once made: asked again, the same answers.
+    expect(dailyRate('EUR', Date.UTC(2023, 4, 9, 12))).toBe(may[8]);
+    for (const t of [Date.UTC(2023, 4, 17, 23, 59, 59, 999), Date.UTC(2023, 4, 17), -1, 0]) {
+      expect(utcDay(t)).toBe(new Date(t).toISOString().slice(0, 10));
+      expect(utcDay(t)).toBe(new Date(t).toISOString().slice(0, 10));
+    }
     expect(monthlyRate('BRL', '2023-05') / monthlyRate('BRL', '2023-06') - 1).toBeCloseTo(0.013, 2);
     expect(previousMonth('2023-01')).toBe('2022-12');
     expect(utcMonth(Date.UTC(2023, 5, 30, 23, 59))).toBe('2023-06');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
+import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, frameRequest, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
 import { EncodedBatchBuilder } from '../../src/kafka/record-batch.js';
 
 const require = createRequire(import.meta.url);
@@ -22,6 +22,7 @@ const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): un
 const kafkajsProduce = original<(args: object) => { encode(): Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/requests/produce/v3/request.js');
 const kafkajsRecordDecoder = original<(d: unknown, c?: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const KafkajsDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { offset: number };
+const kafkajsRequest = original<(args: object) => Promise<{ buffer: Buffer }>>('kafkajs/src/protocol/request.js');
 const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
 
 /** A small deterministic generator, so a failure names a reproducible case. */
@@ -52,8 +53,13 @@ describe('kafkajs fast path: CRC-32C', () => {
     }
     const big = Buffer.from(Array.from({ length: 200_003 }, () => Math.floor(next() * 256)));
     expect(crc32c(big)).toBe(kafkajsCrc(big));
-    // A view into a larger buffer starts at its own offset.
-    expect(crc32c(big.subarray(5, 1005))).toBe(kafkajsCrc(big.subarray(5, 1005)));
+    // A view into a larger buffer starts at its own offset, aligned to a word or not.
+    for (let from = 0; from < 8; from++) {
+      for (const n of [0, 1, 3, 4, 15, 16, 17, 33, 1000]) {
+        const view = big.subarray(from, from + n);
+        expect(crc32c(view), `from ${from}, length ${n}`).toBe(kafkajsCrc(view));
+      }
+    }
   });
 });
 
@@ -225,6 +231,28 @@ describe('kafkajs fast path: produce request encoding', () => {
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, compression: 1, topicData })).toBeNull();
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ value: 7 as unknown as string }] }] }] })).toBeNull();
     expect(encodeProduceRequestV3({ acks: -1, timeout: 1, topicData })).not.toBeNull();
+  });
+});
+
+describe('kafkajs fast path: request frame', () => {
+  it('frames a request exactly as kafkajs does, for 200 random requests', async () => {
+    const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => { writeBytes(b: Buffer): unknown; buf: Buffer; offset: number };
+    const next = rng(31);
+    for (let i = 0; i < 200; i++) {
+      const body = Buffer.from(Array.from({ length: i === 0 ? 0 : Math.floor(next() * 5_000) }, () => Math.floor(next() * 256)));
+      const clientId = next() < 0.1 ? null : `client-${'ü'.repeat(Math.floor(next() * 3))}-${i}`;
+      const apiKey = Math.floor(next() * 70);
+      const apiVersion = Math.floor(next() * 12);
+      const correlationId = Math.floor(next() * 2 ** 31);
+      const encode = async () => {
+        const e = new Encoder();
+        e.buf = Buffer.from(body);
+        e.offset = body.length;
+        return e;
+      };
+      const theirs = await kafkajsRequest({ correlationId, clientId, request: { apiKey, apiVersion, encode } });
+      expect(frameRequest(body, apiKey, apiVersion, correlationId, clientId).equals(theirs.buffer), `request ${i}`).toBe(true);
+    }
   });
 });
 

@@ -35,6 +35,15 @@ describe('legacy id mapping', () => {
     expect(ids[0]).toBe(uuidv5('7', NS));
   });
 
+  it('answers a number met before the same way, in its own namespace only', () => {
+    const other = buildUpcastChain({ legacyIds: { ...legacyIds, namespace: '0b1e1d8c-6a5f-4b61-9b1e-3c2d1f0e9a87' }, versionField: 'schema_version', latestVersion: 2 });
+    const first = upcast({ user_id: 123_456 }, 1).event.user_id;
+    expect(upcast({ user_id: 123_456 }, 1).event.user_id).toBe(first);
+    expect(first).toBe(uuidv5('123456', NS));
+    expect(other({ user_id: 123_456 }, 1).event.user_id).toBe(uuidv5('123456', '0b1e1d8c-6a5f-4b61-9b1e-3c2d1f0e9a87'));
+    expect(other({ user_id: 123_456 }, 1).event.user_id).not.toBe(first);
+  });
+
   it('gives distinct ids to distinct integers', () => {
     const ids = new Set(Array.from({ length: 1000 }, (_, i) => upcast({ user_id: i }, 1).event.user_id));
     expect(ids.size).toBe(1000);

@@ -61,9 +61,23 @@ function rateOnDay(curve: Curve, day: number): number {
   return Number((curve.base * trend * wave).toPrecision(6));
 }
 
+/** Daily rates once computed, per currency: a rates table, filled as days are met. */
+const DAILY = new Map<string, Map<number, number>>();
+
 /** USD per unit of `currency` on the UTC day that contains `time` (epoch ms). */
 export function dailyRate(currency: string, time: number): number {
-  return rateOnDay(curveOf(currency), Math.floor(time / DAY_MS));
+  const day = Math.floor(time / DAY_MS);
+  let days = DAILY.get(currency);
+  if (days === undefined) {
+    const curve = curveOf(currency);
+    DAILY.set(currency, (days = new Map()));
+    const rate = rateOnDay(curve, day);
+    days.set(day, rate);
+    return rate;
+  }
+  let rate = days.get(day);
+  if (rate === undefined) days.set(day, (rate = rateOnDay(curveOf(currency), day)));
+  return rate;
 }
 
 /** USD per unit of `currency` for a month "YYYY-MM": the average of that month's daily rates. */
@@ -80,9 +94,19 @@ export function monthlyRate(currency: string, month: string): number {
   return Number((sum / (next - first)).toPrecision(6));
 }
 
+/** Day names once made, by day number (a backfill meets each day many times). */
+const DAY_NAMES = new Map<number, string>();
+
 /** "YYYY-MM-DD" of the UTC day that contains `time`. */
 export function utcDay(time: number): string {
-  return new Date(time).toISOString().slice(0, 10);
+  const day = Math.floor(time / DAY_MS);
+  let name = DAY_NAMES.get(day);
+  if (name === undefined) {
+    name = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    if (DAY_NAMES.size >= 100_000) DAY_NAMES.clear();
+    DAY_NAMES.set(day, name);
+  }
+  return name;
 }
 
 /** "YYYY-MM" of the UTC month that contains `time`. */
