@@ -1,8 +1,8 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { decodeWireHeader, recordsWithin, wireSchemaId, type JobSpec } from '../core/index.js';
+import { WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, recordsWithin, wireSchemaId, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
-import type { ConsumedBatch, ConsumedRecord, KafkaClient } from '../kafka/index.js';
+import { rawView, type ConsumedBatch, type ConsumedRecord, type KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
@@ -172,11 +172,15 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       bucketCount = 0;
     };
     for (const r of records) {
-      const ts = Number(r.timestamp);
+      // Read where the record lies when the client says where: no Buffer for its key or value.
+      const rv = rawView(r);
+      const ts = rv ? rv.timestamp : Number(r.timestamp);
       if (ts < fromMs || ts >= toMs) continue;
       let value: Record<string, unknown>;
       try {
-        const { schemaId, body } = decodeWireHeader(r.value);
+        const { schemaId, body } = rv && rv.valueLength >= WIRE_HEADER_BYTES && rv.buffer[rv.valueStart] === WIRE_MAGIC
+          ? { schemaId: rv.buffer.readInt32BE(rv.valueStart + 1), body: rv.buffer.subarray(rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength) }
+          : decodeWireHeader(r.value);
         value = (readers.get(schemaId) as Projection).read(body);
       } catch (err) {
         throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
@@ -219,7 +223,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           dc.summed[i] = true;
         }
       }
-      const key = r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE;
+      const key = rv ? (rv.keyLength < 0 ? NULL_DIMENSION_VALUE : rv.buffer.toString('utf8', rv.keyStart, rv.keyStart + rv.keyLength)) : (r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE);
       c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
     }
     flushBucket();
@@ -239,7 +243,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   // batches are fetched meanwhile. Each batch's counters and its partition's offset are applied
   // together, so partitions are independent.
   const partitions = (await admin.partitionCount(sides.live)) + (await admin.partitionCount(sides.candidate));
-  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true });
+  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true, rawRecords: true });
   let failure: unknown = null;
   try {
     await consumer.subscribe([sides.live, sides.candidate]);
@@ -257,7 +261,8 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           const records = recordsWithin(batch.records, at, end);
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
           for (const r of records) {
-            const id = wireSchemaId(r.value);
+            const rv = rawView(r);
+            const id = rv ? (rv.valueLength >= WIRE_HEADER_BYTES && rv.buffer[rv.valueStart] === WIRE_MAGIC ? rv.buffer.readInt32BE(rv.valueStart + 1) : null) : wireSchemaId(r.value);
             if (id !== null && !readers.has(id)) await readerFor(id);
           }
           const c = countBatch(batch, records);

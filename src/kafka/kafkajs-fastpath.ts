@@ -32,6 +32,7 @@
  */
 import { createRequire } from 'node:module';
 import { createFetcher } from './kafkajs-fetcher.js';
+import { LazyRecord, makeRecordBatchDecoder } from './kafkajs-records.js';
 import { BATCH_CRC_FROM, BATCH_HEADER, crc32c, uvarintSize, writeBatchHeader, writeEncodedBatchHeader, writeUVarint, zigzag, type EncodedBatch } from './record-batch.js';
 
 export { crc32c } from './record-batch.js';
@@ -52,6 +53,11 @@ const MODULES = {
   encoder: 'kafkajs/src/protocol/encoder.js',
   fetcher: 'kafkajs/src/consumer/fetcher.js',
   request: 'kafkajs/src/protocol/request.js',
+  batchDecoder: 'kafkajs/src/protocol/recordBatch/v0/decoder.js',
+  compression: 'kafkajs/src/protocol/message/compression/index.js',
+  errors: 'kafkajs/src/errors.js',
+  consumerBatch: 'kafkajs/src/consumer/batch.js',
+  long: 'kafkajs/src/utils/long.js',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -510,6 +516,47 @@ export function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContex
 }
 
 // ---------------------------------------------------------------------------------------------
+// A fetched partition's batch (consumer/batch.js).
+
+interface BatchMessage { offset: string; isControlRecord?: boolean }
+interface PartitionData { partition: number; highWatermark: string; abortedTransactions?: unknown[]; messages: BatchMessage[] }
+type BatchClass = new (topic: string, fetchedOffset: string, partitionData: PartitionData) => { rawMessages: BatchMessage[]; messagesWithinOffset: BatchMessage[]; messages: BatchMessage[] };
+interface LongValue { gte(other: LongValue): boolean }
+interface LongModule { fromValue(v: unknown): LongValue }
+type FilterAborted = (args: { messages: BatchMessage[]; abortedTransactions?: unknown[] }) => BatchMessage[];
+
+/**
+ * kafkajs's Batch, with the same fields and methods, whose constructor compares offsets as numbers
+ * where they are exact (kafkajs made a 64-bit Long of every record's offset to drop those before
+ * the fetched offset).
+ */
+export function fastBatch(Original: BatchClass, Long: LongModule, filterAbortedMessages: FilterAborted): BatchClass {
+  return class Batch extends Original {
+    constructor(topic: string, fetchedOffset: string, partitionData: PartitionData) {
+      // Built on no messages (cheap), then given the partition's.
+      super(topic, fetchedOffset, { ...partitionData, messages: [] });
+      const messages = partitionData.messages;
+      const from = Number(fetchedOffset);
+      const exact = Number.isSafeInteger(from);
+      const longFrom = exact ? null : Long.fromValue(fetchedOffset);
+      const within = (m: BatchMessage): boolean => {
+        if (longFrom === null) {
+          const n = m instanceof LazyRecord ? m.view.offset : Number(m.offset);
+          if (Number.isSafeInteger(n)) return n >= from;
+        }
+        return Long.fromValue(m.offset).gte(longFrom ?? Long.fromValue(fetchedOffset));
+      };
+      this.rawMessages = messages;
+      // Usually every record is at or past the fetched offset: then the array itself.
+      const first = messages[0];
+      this.messagesWithinOffset = first === undefined || within(first) ? messages : messages.filter(within);
+      const kept = filterAbortedMessages({ messages: this.messagesWithinOffset, abortedTransactions: partitionData.abortedTransactions });
+      this.messages = kept.some((m) => m.isControlRecord) ? kept.filter((m) => !m.isControlRecord) : kept;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Installation.
 
 interface PartitionerArgs { topic: string; partitionMetadata: unknown[]; message: unknown }
@@ -614,7 +661,18 @@ export function installKafkajsFastpath(): FastpathState {
     };
     return request;
   });
-  // Consuming: a fetcher that fetches the next round while a fetch-ahead consumer processes this one.
+  // Consuming: record batches read as LazyRecords (kafkajs-records.ts). Loaded after the record
+  // decoder's replacement, so kafkajs's batch decoder, kept for what ours leaves to it, uses it.
+  const originalBatchDecoder = require(MODULES.batchDecoder) as Parameters<typeof makeRecordBatchDecoder>[0]['original'];
+  delete require.cache[require.resolve(MODULES.batchDecoder)];
+  seed(MODULES.batchDecoder, makeRecordBatchDecoder({
+    original: originalBatchDecoder,
+    lookupCodecByAttributes: (require(MODULES.compression) as { lookupCodecByAttributes: Parameters<typeof makeRecordBatchDecoder>[0]['lookupCodecByAttributes'] }).lookupCodecByAttributes,
+    PartialMessageError: (require(MODULES.errors) as { KafkaJSPartialMessageError: new (m: string) => Error }).KafkaJSPartialMessageError,
+    logAppendTime: timestampTypes.LOG_APPEND_TIME,
+  }));
+  seed(MODULES.consumerBatch, fastBatch(require(MODULES.consumerBatch) as BatchClass, require(MODULES.long) as LongModule, require('kafkajs/src/consumer/filterAbortedMessages.js') as FilterAborted));
+  // A fetcher that fetches the next round while a fetch-ahead consumer processes this one.
   seed(MODULES.fetcher, createFetcher);
   interface FramedRequest { apiKey: number; apiVersion: number; encode: () => Promise<{ buffer: Buffer }> }
   seed(MODULES.request, async ({ correlationId, clientId, request }: { correlationId: number; clientId: string | null; request: FramedRequest }) => {

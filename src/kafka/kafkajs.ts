@@ -11,6 +11,7 @@ import type {
 import { FETCH_AHEAD } from './kafkajs-fetcher.js';
 import { encodedBatchMessage, installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
 import { decodeEncodedBatch, type EncodedBatch } from './record-batch.js';
+import { materialize } from './kafkajs-records.js';
 import { ReprocessError } from '../errors.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -437,8 +438,10 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
                 fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
                 nextOffset: (BigInt(lastOffset) + 1n).toString(),
                 // kafkajs's own message objects: they have these fields (a missing key or value is
-                // null, headers an object), and a copy per record is measurable.
-                records: batch.messages as unknown as ConsumedRecord[],
+                // null, headers an object), and a copy per record is measurable. With the fast path
+                // they are LazyRecords (kafkajs-records.ts): handed over as they are where asked for,
+                // else as the plain objects kafkajs makes.
+                records: (opts.rawRecords ? batch.messages : batch.messages.map(materialize)) as unknown as ConsumedRecord[],
               },
               { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset },
             );

@@ -145,6 +145,12 @@ export interface ConsumerOptions {
    * of no use. Default false.
    */
   fetchAhead?: boolean;
+  /**
+   * Hand records over as the client read them, making their fields on first use, so that a
+   * consumer that copies their bytes (`rawView` in kafkajs-records.ts) makes no Buffer per record.
+   * Their fields are getters: not for code that spreads or deep-compares records. Default false.
+   */
+  rawRecords?: boolean;
 }
 
 export interface Consumer {

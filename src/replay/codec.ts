@@ -1,5 +1,7 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, type Event, type UpcastFn } from '../core/index.js';
+import { rawView } from '../kafka/kafkajs-records.js';
+import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 
@@ -70,8 +72,15 @@ export class SourceDecoder {
     const ids = new Set<number>();
     for (const v of values) {
       const id = wireSchemaId(v);
-      if (id !== null && !this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
+      if (id !== null) ids.add(id);
     }
+    await this.prepareIds(ids);
+  }
+
+  /** As `prepare`, given the schema ids the values name. */
+  async prepareIds(schemaIds: Iterable<number>): Promise<void> {
+    const ids = new Set<number>();
+    for (const id of schemaIds) if (!this.types.has(id) && !this.unknownIds.has(id)) ids.add(id);
     for (const id of ids) {
       // One fetch per id, however many batches ask for it at once.
       let loading = this.loading.get(id);
@@ -151,6 +160,27 @@ export class SourceDecoder {
     const lifted = this.options.upcast(plain, version);
     return { event: lifted.event, version, schemaId };
   }
+}
+
+/**
+ * A chunk's key + value bytes (what a byte rate limit counts) and the schema ids its values name,
+ * read where the records lie when the client says where (no Buffer per record).
+ */
+export function chunkFacts(records: readonly ConsumedRecord[]): { bytes: number; schemaIds: Set<number> } {
+  let bytes = 0;
+  const schemaIds = new Set<number>();
+  for (const r of records) {
+    const v = rawView(r);
+    if (v === null) {
+      bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
+      const id = wireSchemaId(r.value);
+      if (id !== null) schemaIds.add(id);
+      continue;
+    }
+    bytes += Math.max(v.keyLength, 0) + Math.max(v.valueLength, 0);
+    if (v.valueLength >= WIRE_HEADER_BYTES && v.buffer[v.valueStart] === WIRE_MAGIC) schemaIds.add(v.buffer.readInt32BE(v.valueStart + 1));
+  }
+  return { bytes, schemaIds };
 }
 
 /** Encodes output records with the job's output schema, registered under `<sink>-value`. */

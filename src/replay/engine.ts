@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
 import { withVersion, type Catalog } from '../catalog/index.js';
 import { RunStore, type PartitionProgress } from '../runs/store.js';
-import { SinkEncoder, SourceDecoder } from './codec.js';
+import { SinkEncoder, SourceDecoder, chunkFacts } from './codec.js';
 import { dlqRecord } from './dlq.js';
 import { loadTransform, loadUpcasters, type Transform } from './modules.js';
 import { planReplay, type ReplayPlan } from './plan.js';
@@ -293,7 +293,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     // Every partition a fetch brings is processed at once: one partition's sends and commits overlap
     // the others' processing, and the processing thread always has a chunk waiting. The next fetch
     // runs meanwhile; a batch fetched past a stop short or a failure is fetched again (processBatch).
-    partitionsConcurrently: Math.min(MAX_CONCURRENT_PARTITIONS, Math.max(1, ranges.length)), fetchAhead: true });
+    partitionsConcurrently: Math.min(MAX_CONCURRENT_PARTITIONS, Math.max(1, ranges.length)), fetchAhead: true,
+    // Records as read: their bytes are copied once per chunk for the processing thread (workers.ts).
+    rawRecords: true });
   const stopController = new AbortController();
   const stop = (): void => stopController.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -440,12 +442,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         const limit = throttle.currentLimit();
         const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
         const chunk = records.slice(i, i + size);
-        const bytes = chunk.reduce((s, r) => s + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
+        const { bytes, schemaIds } = chunkFacts(chunk);
         const waited = await throttle.acquire(chunk.length, bytes, stopController.signal);
         throttledMs += waited;
         metrics?.throttled(waited, chunk.length);
         if (stopController.signal.aborted) return;
-        await decoder.prepare(chunk.map((r) => r.value));
+        await decoder.prepareIds(schemaIds);
         registryWaiting = false;
         // The sink's records come back encoded per sink partition; the producer only adds headers.
         const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : encodeChunk(await processChunk(env, chunk, batch.partition), chunk, batch.partition);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
+import { rawView, type RawView } from '../kafka/kafkajs-records.js';
 import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
@@ -39,11 +40,16 @@ export interface WorkerSink {
   sinkPartitions: number;
 }
 
-/** A chunk's records: keys and values in one buffer, four int32 per record (key start, key length or -1, value start, value length or -1). */
+/**
+ * A chunk's records: keys and values in one buffer, four int32 per record (key start, key length
+ * or -1, value start, value length or -1), offsets and timestamps as numbers where the client read
+ * them as such (the bytes then one copy of the stretch of the fetch response they lie in), else as
+ * decimal strings.
+ */
 export interface PackedChunk {
   partition: number;
-  offsets: string[];
-  timestamps: string[];
+  offsets: string[] | Float64Array;
+  timestamps: string[] | Float64Array;
   bytes: ArrayBuffer;
   index: Int32Array;
 }
@@ -71,7 +77,52 @@ export type FromWorker =
 
 const size = (b: Buffer | null): number => (b === null ? 0 : b.length);
 
+/** The records' raw views when all lie in one buffer, in order, within `limit` bytes; else null. */
+function contiguous(records: readonly SourceRecord[], limit: number): RawView[] | null {
+  const views: RawView[] = new Array(records.length);
+  let end = -1;
+  let buffer: Buffer | null = null;
+  let first = -1;
+  for (let n = 0; n < records.length; n++) {
+    const v = rawView(records[n]);
+    if (v === null || (buffer !== null && v.buffer !== buffer)) return null;
+    buffer = v.buffer;
+    const start = v.keyLength < 0 ? v.valueStart : v.keyStart;
+    if (start < end) return null;
+    if (first < 0) first = start;
+    end = v.valueStart + Math.max(v.valueLength, 0);
+    if (end - first > limit) return null;
+    views[n] = v;
+  }
+  return views;
+}
+
 export function packChunk(records: readonly SourceRecord[], partition: number): PackedChunk {
+  // Records read in place (kafkajs-records.ts): one copy of the stretch they lie in, which holds
+  // little besides them (each record's few bytes of lengths and deltas, the batch headers).
+  const views = records.length > 0 ? contiguous(records, 64 * 1024 * 1024) : null;
+  if (views !== null) {
+    const head = views[0] as RawView;
+    const tail = views[views.length - 1] as RawView;
+    const from = head.keyLength < 0 ? head.valueStart : head.keyStart;
+    const to = tail.valueStart + Math.max(tail.valueLength, 0);
+    const bytes = new Uint8Array(new ArrayBuffer(to - from));
+    bytes.set(head.buffer.subarray(from, to));
+    const index = new Int32Array(records.length * 4);
+    const offsets = new Float64Array(records.length);
+    const timestamps = new Float64Array(records.length);
+    for (let n = 0; n < views.length; n++) {
+      const v = views[n] as RawView;
+      const i = n * 4;
+      index[i] = v.keyStart - from;
+      index[i + 1] = v.keyLength < 0 ? -1 : v.keyLength;
+      index[i + 2] = v.valueStart - from;
+      index[i + 3] = v.valueLength < 0 ? -1 : v.valueLength;
+      offsets[n] = v.offset;
+      timestamps[n] = v.timestamp;
+    }
+    return { partition, offsets, timestamps, bytes: bytes.buffer, index };
+  }
   let total = 0;
   for (const r of records) total += size(r.key) + size(r.value);
   const bytes = new Uint8Array(new ArrayBuffer(total));
@@ -105,8 +156,8 @@ export function unpackChunk(p: PackedChunk): SourceRecord[] {
   for (let n = 0; n < p.offsets.length; n++) {
     const i = n * 4;
     out[n] = {
-      offset: p.offsets[n] as string,
-      timestamp: p.timestamps[n] as string,
+      offset: String(p.offsets[n]),
+      timestamp: String(p.timestamps[n]),
       key: view(p.index[i] as number, p.index[i + 1] as number),
       value: view(p.index[i + 2] as number, p.index[i + 3] as number),
     };
@@ -246,7 +297,9 @@ export class ProcessingPool {
     return new Promise<EncodedChunk>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
       const message: ToWorker = { type: 'chunk', id, chunk, schemas };
-      thread.worker.postMessage(message, [chunk.bytes, chunk.index.buffer as ArrayBuffer]);
+      const transfer = [chunk.bytes, chunk.index.buffer as ArrayBuffer];
+      if (chunk.offsets instanceof Float64Array) transfer.push(chunk.offsets.buffer as ArrayBuffer, (chunk.timestamps as Float64Array).buffer as ArrayBuffer);
+      thread.worker.postMessage(message, transfer);
     });
   }
 
