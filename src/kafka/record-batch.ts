@@ -195,13 +195,14 @@ export class EncodedBatchBuilder {
 
   /**
    * Adds one record with one header whose key and value are ASCII strings (the source header:
-   * its name and "<partition>:<offset>").
-   * `timestamp` is epoch ms.
+   * its name and "<partition>:<offset>"). The key is bytes, an ASCII string, or null; the value is
+   * the first `valueLength` bytes of `value` (an encoder's scratch buffer, say). `timestamp` is
+   * epoch ms.
    */
-  add(partition: number, key: Buffer | null, value: Buffer, timestamp: number, headerKey: string, headerValue: string): void {
+  add(partition: number, key: Buffer | string | null, value: Buffer, valueLength: number, timestamp: number, headerKey: string, headerValue: string): void {
     let p = this.open.get(partition);
     const keyLength = key === null ? -1 : key.length;
-    const kv = Math.max(keyLength, 0) + value.length;
+    const kv = Math.max(keyLength, 0) + valueLength;
     if (p !== undefined && p.count > 0 && p.used + kv + 32 + headerKey.length + headerValue.length > this.maxBatchBytes) {
       this.closed.push(p);
       p = undefined;
@@ -216,10 +217,10 @@ export class EncodedBatchBuilder {
     const td = zigzag(delta);
     const od = zigzag(p.count);
     const kz = zigzag(keyLength);
-    const vz = zigzag(value.length);
+    const vz = zigzag(valueLength);
     const hk = zigzag(headerKey.length);
     const hv = zigzag(headerValue.length);
-    const body = 1 + uvarintSize(td) + uvarintSize(od) + uvarintSize(kz) + Math.max(keyLength, 0) + uvarintSize(vz) + value.length
+    const body = 1 + uvarintSize(td) + uvarintSize(od) + uvarintSize(kz) + Math.max(keyLength, 0) + uvarintSize(vz) + valueLength
       + 1 + uvarintSize(hk) + headerKey.length + uvarintSize(hv) + headerValue.length;
     const bz = zigzag(body);
     p.reserve(uvarintSize(bz) + body);
@@ -229,14 +230,15 @@ export class EncodedBatchBuilder {
     o = writeUVarint(buf, o, td);
     o = writeUVarint(buf, o, od);
     o = writeUVarint(buf, o, kz);
-    if (key !== null) o = copyInto(buf, o, key);
+    if (typeof key === 'string') o = writeAscii(buf, o, key);
+    else if (key !== null) o = copyInto(buf, o, key, key.length);
     o = writeUVarint(buf, o, vz);
-    o = copyInto(buf, o, value);
+    o = copyInto(buf, o, value, valueLength);
     buf[o++] = 2; // one header, zigzag
     o = writeUVarint(buf, o, hk);
-    for (let i = 0; i < headerKey.length; i++) buf[o++] = headerKey.charCodeAt(i);
+    o = writeAscii(buf, o, headerKey);
     o = writeUVarint(buf, o, hv);
-    for (let i = 0; i < headerValue.length; i++) buf[o++] = headerValue.charCodeAt(i);
+    o = writeAscii(buf, o, headerValue);
     p.used = o;
     p.count++;
     p.bytes += kv;
@@ -270,11 +272,18 @@ export class EncodedBatchBuilder {
 /** Below this many bytes a loop beats a call into native code. */
 const SMALL = 48;
 
-function copyInto(buf: Buffer, o: number, src: Buffer): number {
-  const n = src.length;
+function copyInto(buf: Buffer, o: number, src: Buffer, n: number): number {
   if (n < SMALL) for (let i = 0; i < n; i++) buf[o + i] = src[i] as number;
-  else src.copy(buf, o);
+  else src.copy(buf, o, 0, n);
   return o + n;
+}
+
+function writeAscii(buf: Buffer, o: number, s: string): number {
+  if (s.length < SMALL) {
+    for (let i = 0; i < s.length; i++) buf[o + i] = s.charCodeAt(i);
+    return o + s.length;
+  }
+  return o + buf.write(s, o, 'latin1');
 }
 
 export interface BatchHeader {

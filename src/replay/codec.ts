@@ -194,6 +194,19 @@ export class SinkEncoder {
   }
 
   encode(record: unknown): Buffer {
+    const end = this.encodeToScratch(record);
+    const out = Buffer.allocUnsafe(end);
+    this.scratch.copy(out, 0, 0, end);
+    return out;
+  }
+
+  /** The encoder's buffer: after `encodeToScratch`, the record's wire-format bytes start it (until the next call). */
+  get scratchBuffer(): Buffer {
+    return this.scratch;
+  }
+
+  /** Encodes a record into `scratchBuffer`, behind the wire header; returns its length. */
+  encodeToScratch(record: unknown): number {
     try {
       let end = this.type.encode(record, this.scratch, WIRE_HEADER_BYTES);
       if (end < 0) {
@@ -201,9 +214,7 @@ export class SinkEncoder {
         this.scratch = encodeWire(this.schemaId, Buffer.alloc(2 * (this.scratch.length - end)));
         end = this.type.encode(record, this.scratch, WIRE_HEADER_BYTES);
       }
-      const out = Buffer.allocUnsafe(end);
-      this.scratch.copy(out, 0, 0, end);
-      return out;
+      return end;
     } catch (err) {
       const paths: string[] = [];
       this.type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '(record)') });

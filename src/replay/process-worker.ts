@@ -7,7 +7,7 @@ import { buildUpcastChain } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { SinkEncoder, SourceDecoder } from './codec.js';
 import { loadTransform, loadUpcasters } from './modules.js';
-import { encodeChunk, processChunk, type ChunkEnv } from './process.js';
+import { processChunk, type ChunkEnv } from './process.js';
 import { packResult, unpackChunk, type FromWorker, type ToWorker, type WorkerInit } from './workers.js';
 
 const port = parentPort;
@@ -45,7 +45,7 @@ try {
         if (!env) throw new Error('a chunk came before the sink was configured');
         decoder.install(m.schemas);
         const records = unpackChunk(m.chunk);
-        const packed = packResult(encodeChunk(await processChunk(env, records, m.chunk.partition), records, m.chunk.partition));
+        const packed = packResult(await processChunk(env, records, m.chunk.partition));
         const reply: FromWorker = { type: 'result', id: m.id, result: packed };
         port.postMessage(reply, [packed.bytes, packed.batches.buffer as ArrayBuffer]);
       } catch (err) {

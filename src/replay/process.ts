@@ -1,4 +1,4 @@
-import { DecodeError, partitionForKey } from '../core/index.js';
+import { DecodeError, partitionForAsciiKey, partitionForKey } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
 import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
 import type { ConsumedRecord, EncodedBatch } from '../kafka/index.js';
@@ -24,26 +24,9 @@ export interface ChunkEnv {
 /** The part of a source record that processing reads. */
 export type SourceRecord = Pick<ConsumedRecord, 'offset' | 'timestamp' | 'key' | 'value'>;
 
-/** One output record; `src` is the index of its source record in the chunk. */
-export interface ChunkOutput {
-  src: number;
-  key: Buffer | null;
-  value: Buffer;
-  partition: number;
-}
-
 /** A source record that goes to the DLQ, and why. */
 export interface ChunkFailure extends FailureInfo {
   src: number;
-}
-
-export interface ChunkResult {
-  /** Records taken from the front of the chunk (fewer than given when `maxMs` ran out). */
-  taken: number;
-  outputs: ChunkOutput[];
-  failures: ChunkFailure[];
-  /** readBytes, filtered, dlq and decodeErrors of the records taken. */
-  tally: ChunkTally;
 }
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
@@ -58,9 +41,9 @@ const UPCAST_REASONS = new Set(['unknown-version', 'bad-legacy-id', 'upcaster-fa
  * whose transform returns null or undefined is filtered; an array is all of a record's outputs or
  * none of them. The writer schemas must have been loaded (SourceDecoder.prepare or install).
  */
-export async function processChunk(env: ChunkEnv, records: readonly SourceRecord[], partition: number): Promise<ChunkResult> {
+export async function processChunk(env: ChunkEnv, records: readonly SourceRecord[], partition: number): Promise<EncodedChunk> {
   const { decoder, transform, encoder, sinkPartitions, outputKey } = env;
-  const outputs: ChunkOutput[] = [];
+  const builder = new EncodedBatchBuilder(MAX_BATCH_BYTES);
   const failures: ChunkFailure[] = [];
   const tally = newTally();
   const started = performance.now();
@@ -69,16 +52,17 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
     tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
     if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
   };
-  const toOutput = (o: unknown, rec: SourceRecord, src: number): ChunkOutput => {
+  /** The output's record key: the source record's, or the output field's text (as a string while it is ASCII). */
+  const keyOf = (o: unknown, rec: SourceRecord): Buffer | string | null => {
     if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    let key: Buffer | null;
-    if (outputKey === null) key = rec.key;
-    else {
-      const v = (o as Record<string, unknown>)[outputKey];
-      key = v === null || v === undefined ? null : Buffer.from(typeof v === 'string' ? v : String(v));
-    }
-    return { src, key, value: encoder.encode(o), partition: key ? partitionForKey(key, sinkPartitions) : partition % sinkPartitions };
+    if (outputKey === null) return rec.key;
+    const v = (o as Record<string, unknown>)[outputKey];
+    if (v === null || v === undefined) return null;
+    const text = typeof v === 'string' ? v : String(v);
+    return isAscii(text) ? text : Buffer.from(text);
   };
+  const partitionOf = (key: Buffer | string | null): number =>
+    key === null ? partition % sinkPartitions : typeof key === 'string' ? partitionForAsciiKey(key, sinkPartitions) : partitionForKey(key, sinkPartitions);
 
   let taken = 0;
   for (let src = 0; src < records.length; src++) {
@@ -106,30 +90,50 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
       tally.filtered++;
       continue;
     }
+    // Each output keeps its source record's timestamp and names it in the `reprocess.source` header.
+    const timestamp = Number(rec.timestamp);
+    const source = formatSourceHeader(partition, rec.offset);
     try {
       if (Array.isArray(result)) {
         // All of a record's outputs or none: encode them all before adding any.
-        const encoded: ChunkOutput[] = [];
-        for (const o of result as unknown[]) encoded.push(toOutput(o, rec, src));
-        for (const e of encoded) outputs.push(e);
+        const encoded = (result as unknown[]).map((o) => {
+          const key = keyOf(o, rec);
+          return { key, value: encoder.encode(o), partition: partitionOf(key) };
+        });
+        for (const e of encoded) builder.add(e.partition, e.key, e.value, e.value.length, timestamp, SOURCE_HEADER, source);
       } else {
-        outputs.push(toOutput(result, rec, src));
+        const key = keyOf(result, rec);
+        // Encoded into the encoder's scratch buffer, copied once into the batch.
+        const length = encoder.encodeToScratch(result);
+        builder.add(partitionOf(key), key, encoder.scratchBuffer, length, timestamp, SOURCE_HEADER, source);
       }
     } catch (err) {
       fail(src, 'encode', err);
     }
     if (performance.now() - started >= env.maxMs) break;
   }
-  return { taken, outputs, failures, tally };
+  const { batches, transfer } = builder.finish();
+  for (const b of batches) {
+    tally.written += b.count;
+    tally.writtenBytes += b.bytes;
+  }
+  return { taken, batches, failures, tally, transfer };
+}
+
+/** True when every character is ASCII: the string's UTF-8 bytes are its char codes. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** A chunk as the Kafka thread sends it: the sink's records encoded per partition. */
 export interface EncodedChunk {
+  /** Records taken from the front of the chunk (fewer than given when `maxMs` ran out). */
   taken: number;
   /** The sink's records, per sink partition, in the order processed; each carries the `reprocess.source` header. */
   batches: EncodedBatch[];
   failures: ChunkFailure[];
-  /** As ChunkResult's, with `written` and `writtenBytes` of the batches. */
+  /** readBytes, filtered, dlq and decodeErrors of the records taken; written and writtenBytes of the batches. */
   tally: ChunkTally;
   /** Where `batches` keep their records, to transfer between threads. */
   transfer: ArrayBuffer;
@@ -140,22 +144,3 @@ export interface EncodedChunk {
  * in further batches): the broker refuses a batch above its `message.max.bytes` (1 MiB by default).
  */
 export const MAX_BATCH_BYTES = 512 * 1024;
-
-/**
- * Encodes a chunk's outputs as the sink's record batches: each output keeps its source record's
- * timestamp and names it in the `reprocess.source` header.
- */
-export function encodeChunk(result: ChunkResult, records: readonly SourceRecord[], partition: number): EncodedChunk {
-  const builder = new EncodedBatchBuilder(MAX_BATCH_BYTES);
-  for (const o of result.outputs) {
-    const rec = records[o.src] as SourceRecord;
-    builder.add(o.partition, o.key, o.value, Number(rec.timestamp), SOURCE_HEADER, formatSourceHeader(partition, rec.offset));
-  }
-  const { batches, transfer } = builder.finish();
-  const tally = result.tally;
-  for (const b of batches) {
-    tally.written += b.count;
-    tally.writtenBytes += b.bytes;
-  }
-  return { taken: result.taken, batches, failures: result.failures, tally, transfer };
-}

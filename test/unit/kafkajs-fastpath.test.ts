@@ -199,7 +199,7 @@ describe('kafkajs fast path: produce request encoding', () => {
             const value = Buffer.from(Array.from({ length: Math.floor(next() * 300) }, () => Math.floor(next() * 256)));
             const source = `${p}:${Math.floor(next() * 1e12)}`;
             messages.push({ key, value, timestamp: String(ts), headers: { 'reprocess.source': source } });
-            builder.add(p, key, value, ts, 'reprocess.source', source);
+            builder.add(p, key, value, value.length, ts, 'reprocess.source', source);
           }
           const [batch, ...rest] = builder.finish().batches;
           expect(rest).toHaveLength(0);
@@ -219,7 +219,7 @@ describe('kafkajs fast path: produce request encoding', () => {
 
   it('refuses to leave an encoded batch to kafkajs (compressed)', () => {
     const builder = new EncodedBatchBuilder(1024);
-    builder.add(0, null, Buffer.from('v'), 1, 'h', '0:1');
+    builder.add(0, null, Buffer.from('v'), 1, 1, 'h', '0:1');
     const [batch] = builder.finish().batches;
     if (!batch) throw new Error('no batch');
     const topicData = [{ topic: 't', partitions: [{ partition: 0, messages: encodedPartitionMessages(batch) }] }];

@@ -37,7 +37,7 @@ describe('EncodedBatchBuilder', () => {
       const value = bytes(next, Math.floor(next() * 400));
       // Earlier and later than the batch's first record: deltas of either sign.
       const timestamp = 1_700_000_000_000 + Math.floor((next() - 0.5) * 1e10);
-      builder.add(partition, key, value, timestamp, 'reprocess.source', `${partition}:${i}`);
+      builder.add(partition, key, value, value.length, timestamp, 'reprocess.source', `${partition}:${i}`);
       const list = added.get(partition) ?? [];
       list.push({ key: key?.toString('hex') ?? null, value: value.toString('hex'), timestamp: String(timestamp), source: `${partition}:${i}` });
       added.set(partition, list);
@@ -59,9 +59,9 @@ describe('EncodedBatchBuilder', () => {
 
   it('starts another batch for a partition before one would pass the limit; a record over it goes alone', () => {
     const builder = new EncodedBatchBuilder(1_000);
-    for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 1_000 + i, 'h', `0:${i}`);
-    builder.add(1, null, Buffer.alloc(5_000, 1), 5, 'h', '1:0');
-    builder.add(1, null, Buffer.alloc(10, 2), 6, 'h', '1:1');
+    for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 300, 1_000 + i, 'h', `0:${i}`);
+    builder.add(1, null, Buffer.alloc(5_000, 1), 5_000, 5, 'h', '1:0');
+    builder.add(1, null, Buffer.alloc(10, 2), 10, 6, 'h', '1:1');
     const { batches } = builder.finish();
     const zero = batches.filter((b) => b.partition === 0);
     expect(zero.map((b) => b.count)).toEqual([3, 3, 3, 1]);
@@ -70,17 +70,34 @@ describe('EncodedBatchBuilder', () => {
     expect(batches.filter((b) => b.partition === 1).map((b) => b.count)).toEqual([1, 1]);
   });
 
+  it('takes a key as an ASCII string and a value as the front of a larger buffer, as the same bytes', () => {
+    const a = new EncodedBatchBuilder(1 << 20);
+    const b = new EncodedBatchBuilder(1 << 20);
+    const scratch = Buffer.alloc(4096, 0xee);
+    for (let i = 0; i < 100; i++) {
+      const key = `8b0e7d2c-4f1a-4c3e-9d5b-${String(i).padStart(12, '0')}${'x'.repeat(i % 60)}`;
+      const value = Buffer.alloc(i * 7, i);
+      value.copy(scratch);
+      a.add(0, key, scratch, value.length, 1_000 + i, 'reprocess.source', `0:${i}`);
+      b.add(0, Buffer.from(key), value, value.length, 1_000 + i, 'reprocess.source', `0:${i}`);
+    }
+    const [x] = a.finish().batches;
+    const [y] = b.finish().batches;
+    expect(x?.records.equals(y?.records ?? Buffer.alloc(0))).toBe(true);
+    expect(x?.crc).toBe(y?.crc);
+  });
+
   it('refuses a timestamp no batch can hold', () => {
     const builder = new EncodedBatchBuilder(1_000);
-    builder.add(0, null, Buffer.from('a'), 0, 'h', '0:0');
-    expect(() => builder.add(0, null, Buffer.from('b'), 2 ** 53, 'h', '0:1')).toThrow(/too far/);
+    builder.add(0, null, Buffer.from('a'), 1, 0, 'h', '0:0');
+    expect(() => builder.add(0, null, Buffer.from('b'), 1, 2 ** 53, 'h', '0:1')).toThrow(/too far/);
   });
 });
 
 describe('writeEncodedBatchHeader', () => {
   it('seals the batch with the CRC-32C of its header and records together', () => {
     const builder = new EncodedBatchBuilder(1 << 20);
-    for (let i = 0; i < 50; i++) builder.add(2, Buffer.from(`k${i}`), Buffer.alloc(i * 3, i), 1_700_000_000_000 + i, 'reprocess.source', `2:${i}`);
+    for (let i = 0; i < 50; i++) builder.add(2, Buffer.from(`k${i}`), Buffer.alloc(i * 3, i), i * 3, 1_700_000_000_000 + i, 'reprocess.source', `2:${i}`);
     const [batch] = builder.finish().batches;
     if (!batch) throw new Error('no batch');
     const buf = Buffer.alloc(BATCH_HEADER + batch.records.length);
