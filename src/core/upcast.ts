@@ -33,7 +33,11 @@ export interface Upcasted {
   version: number;
 }
 
-export type UpcastFn = (event: Event, version: number) => Upcasted;
+/**
+ * `owned`: the caller hands the event over (a freshly decoded one nobody else holds), so the chain
+ * may change it in place instead of copying it first.
+ */
+export type UpcastFn = (event: Event, version: number, owned?: boolean) => Upcasted;
 
 /**
  * Build the per-event upcast function. Order for an event of version v:
@@ -41,7 +45,7 @@ export type UpcastFn = (event: Event, version: number) => Upcasted;
  *      always see UUID ids);
  *   2. user upcasters v, v+1, … lift it to the newest version. A version with no upcaster is
  *      lifted unchanged: Avro schema resolution already fills added fields with their defaults.
- * The caller's event object is never mutated. Failures are DecodeErrors, so the record goes to the DLQ.
+ * The caller's event object is never mutated, unless handed over (`owned`). Failures are DecodeErrors, so the record goes to the DLQ.
  */
 export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
   const upcasters = options.modules ? toUpcasterMap(options.modules, 'upcast.module') : new Map<number, Upcaster>();
@@ -66,7 +70,7 @@ export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
     });
   }
 
-  return (input, version) => {
+  return (input, version, owned = false) => {
     if (!Number.isInteger(version) || version < 1 || (latest !== undefined && version > latest)) {
       const known = latest === undefined ? 'a positive integer' : `1..${String(latest)}`;
       throw new DecodeError('unknown-version', `event has ${options.versionField}=${String(version)}; known versions are ${known}`, {
@@ -74,7 +78,7 @@ export function buildUpcastChain(options: UpcastChainOptions): UpcastFn {
         context: { version: String(version) },
       });
     }
-    let event: Event = { ...input };
+    let event: Event = owned ? input : { ...input };
     if (legacy && version <= legacy.upTo) {
       for (const field of legacy.fields) {
         if (!(field in event)) continue;

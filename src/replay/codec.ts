@@ -148,7 +148,7 @@ export class SourceDecoder {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) {
       throw new DecodeError('bad-body', `schema id ${schemaId} is not a record schema`, { context: { schemaId } });
     }
-    // No copy here: the upcast chain copies the event before changing anything.
+    // Freshly decoded and held by nobody else: handed to the upcast chain to change in place.
     const plain = event as Event;
     const version = readVersion(plain, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
     if (version === null) {
@@ -157,7 +157,7 @@ export class SourceDecoder {
         context: { schemaId },
       });
     }
-    const lifted = this.options.upcast(plain, version);
+    const lifted = this.options.upcast(plain, version, true);
     return { event: lifted.event, version, schemaId };
   }
 }

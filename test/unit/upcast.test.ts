@@ -69,6 +69,13 @@ describe('legacy id mapping', () => {
     upcast(input, 1);
     expect(input).toEqual({ schema_version: 1, user_id: 42 });
   });
+
+  it('changes an event handed over in place, with the same result', () => {
+    const input = { schema_version: 1, user_id: 42 };
+    const { event } = upcast(input, 1, true);
+    expect(event).toBe(input);
+    expect(event).toEqual(upcast({ schema_version: 1, user_id: 42 }, 1).event);
+  });
 });
 
 describe('upcaster chain', () => {
