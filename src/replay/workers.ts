@@ -77,46 +77,51 @@ export type FromWorker =
 
 const size = (b: Buffer | null): number => (b === null ? 0 : b.length);
 
-/** The records' raw views when all lie in one buffer, in order, within `limit` bytes; else null. */
-function contiguous(records: readonly SourceRecord[], limit: number): RawView[] | null {
+/**
+ * Where the records lie when all lie in one memory block (the fetch response; each record batch of
+ * it is a Buffer of its own over the same block), in order, within `limit` bytes: the block, the
+ * records' views and each record's distance from its view's Buffer to the block's start. Else null.
+ */
+function contiguous(records: readonly SourceRecord[], limit: number): { block: ArrayBufferLike; views: RawView[]; bases: Int32Array; from: number; to: number } | null {
   const views: RawView[] = new Array(records.length);
-  let end = -1;
-  let buffer: Buffer | null = null;
-  let first = -1;
+  const bases = new Int32Array(records.length);
+  let block: ArrayBufferLike | null = null;
+  let from = -1;
+  let to = -1;
   for (let n = 0; n < records.length; n++) {
     const v = rawView(records[n]);
-    if (v === null || (buffer !== null && v.buffer !== buffer)) return null;
-    buffer = v.buffer;
-    const start = v.keyLength < 0 ? v.valueStart : v.keyStart;
-    if (start < end) return null;
-    if (first < 0) first = start;
-    end = v.valueStart + Math.max(v.valueLength, 0);
-    if (end - first > limit) return null;
+    if (v === null || (block !== null && v.buffer.buffer !== block)) return null;
+    block = v.buffer.buffer;
+    const base = v.buffer.byteOffset;
+    const start = base + (v.keyLength < 0 ? v.valueStart : v.keyStart);
+    if (start < to) return null;
+    if (from < 0) from = start;
+    to = base + v.valueStart + Math.max(v.valueLength, 0);
+    if (to - from > limit) return null;
     views[n] = v;
+    bases[n] = base;
   }
-  return views;
+  return block === null ? null : { block, views, bases, from, to };
 }
 
 export function packChunk(records: readonly SourceRecord[], partition: number): PackedChunk {
   // Records read in place (kafkajs-records.ts): one copy of the stretch they lie in, which holds
   // little besides them (each record's few bytes of lengths and deltas, the batch headers).
-  const views = records.length > 0 ? contiguous(records, 64 * 1024 * 1024) : null;
-  if (views !== null) {
-    const head = views[0] as RawView;
-    const tail = views[views.length - 1] as RawView;
-    const from = head.keyLength < 0 ? head.valueStart : head.keyStart;
-    const to = tail.valueStart + Math.max(tail.valueLength, 0);
+  const span = records.length > 0 ? contiguous(records, 64 * 1024 * 1024) : null;
+  if (span !== null) {
+    const { block, views, bases, from, to } = span;
     const bytes = new Uint8Array(new ArrayBuffer(to - from));
-    bytes.set(head.buffer.subarray(from, to));
+    bytes.set(new Uint8Array(block, from, to - from));
     const index = new Int32Array(records.length * 4);
     const offsets = new Float64Array(records.length);
     const timestamps = new Float64Array(records.length);
     for (let n = 0; n < views.length; n++) {
       const v = views[n] as RawView;
+      const at = (bases[n] as number) - from;
       const i = n * 4;
-      index[i] = v.keyStart - from;
+      index[i] = at + v.keyStart;
       index[i + 1] = v.keyLength < 0 ? -1 : v.keyLength;
-      index[i + 2] = v.valueStart - from;
+      index[i + 2] = at + v.valueStart;
       index[i + 3] = v.valueLength < 0 ? -1 : v.valueLength;
       offsets[n] = v.offset;
       timestamps[n] = v.timestamp;

@@ -46,7 +46,7 @@ function rng(seed: number): () => number {
 }
 
 /** A record batch as the broker sends it: kafkajs's own encoder, some batches transactional, control, log-append time or gzipped. */
-async function randomBatch(next: () => number, i: number): Promise<Buffer> {
+async function randomBatch(next: () => number, i: number, uncompressed = false): Promise<Buffer> {
   const count = 1 + Math.floor(next() * 30);
   const records = [];
   for (let k = 0; k < count; k++) {
@@ -64,7 +64,7 @@ async function randomBatch(next: () => number, i: number): Promise<Buffer> {
   }
   const attributes = (next() < 0.2 ? 0x10 : 0) | (next() < 0.05 ? 0x20 : 0) | (next() < 0.1 ? 0x08 : 0);
   const batch = await kafkajsBatchEncoder({
-    compression: next() < 0.15 ? compression.Types.GZIP : 0,
+    compression: next() < 0.15 && !uncompressed ? compression.Types.GZIP : 0,
     firstOffset: Long.fromValue(String(Math.floor(next() * 1e9))),
     firstTimestamp: 1_700_000_000_000 + Math.floor(next() * 1e9),
     maxTimestamp: 1_700_000_100_000,
@@ -133,11 +133,13 @@ describe('the fast path\'s Batch', () => {
 });
 
 describe('packing a chunk for the processing thread', () => {
-  it('copies records read in place as one stretch, and unpacks to the same records as the per-record copy', async () => {
+  it('copies records read in place as one stretch, across record batches, and unpacks to the same records as the per-record copy', async () => {
     const next = rng(41);
-    const buf = await randomBatch(next, 1);
-    const decoded = (await ours(new Decoder(buf) as never)) as { records: LazyRecord[] };
-    const lazy = decoded.records;
+    // Three record batches in one fetched block, as a fetch response holds them: each is a Buffer of its own over the block.
+    const block = Buffer.concat([await randomBatch(next, 1, true), await randomBatch(next, 2, true), await randomBatch(next, 3, true)]);
+    const d = new Decoder(block);
+    const lazy: LazyRecord[] = [];
+    for (let b = 0; b < 3; b++) lazy.push(...((await ours(d as never)) as { records: LazyRecord[] }).records);
     const plain = lazy.map((r) => materialize(r) as LazyRecord);
     const fromLazy = packChunk(lazy, 3);
     const fromPlain = packChunk(plain, 3);
@@ -146,5 +148,11 @@ describe('packing a chunk for the processing thread', () => {
     const view = (r: { offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key?.toString('hex') ?? null, value: r.value?.toString('hex') ?? null });
     expect(unpackChunk(fromLazy).map(view)).toEqual(unpackChunk(fromPlain).map(view));
     expect(unpackChunk(fromLazy).map(view)).toEqual(plain.map(view));
+    // Records from two blocks go one by one.
+    const one = await randomBatch(next, 4, true);
+    const own = Buffer.from(new ArrayBuffer(one.length));
+    one.copy(own);
+    const other = (await ours(new Decoder(own) as never)) as { records: LazyRecord[] };
+    expect(packChunk([...lazy, ...other.records], 3).offsets).toBeInstanceOf(Array);
   });
 });
