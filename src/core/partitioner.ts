@@ -38,7 +38,11 @@ export function murmur2(data: Buffer): number {
   return h | 0;
 }
 
-/** murmur2 of an ASCII string's bytes, which are its char codes: the same number, without making the bytes. */
+/**
+ * murmur2 of an ASCII string's bytes, which are its char codes: the same number, without making the
+ * bytes. The loop is murmur2's, written again over char codes, so that the replay's hot path calls
+ * no function per byte.
+ */
 export function murmur2Ascii(text: string): number {
   const length = text.length;
   const m = 0x5bd1e995;

@@ -1,41 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { originalKafkajs, rng } from './helpers.js';
 import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, frameRequest, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
 import { EncodedBatchBuilder } from '../../src/kafka/record-batch.js';
 
 const require = createRequire(import.meta.url);
 
-/** A kafkajs module as shipped, compiled afresh, whatever the module cache holds. */
-function original<T>(id: string): T {
-  const filename = require.resolve(id);
-  const m = new Module(filename) as Module & { _compile(code: string, filename: string): void; paths: string[] };
-  m.filename = filename;
-  m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(filename.replace(/\/[^/]*$/, ''));
-  m._compile(readFileSync(filename, 'utf8'), filename);
-  return m.exports as T;
-}
-
-const kafkajsRecord = original<(args: object) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
-const kafkajsBatch = original<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
+const kafkajsRecord = originalKafkajs<(args: object) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const kafkajsBatch = originalKafkajs<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
-const kafkajsProduce = original<(args: object) => { encode(): Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/requests/produce/v3/request.js');
-const kafkajsRecordDecoder = original<(d: unknown, c?: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+const kafkajsProduce = originalKafkajs<(args: object) => { encode(): Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/requests/produce/v3/request.js');
+const kafkajsRecordDecoder = originalKafkajs<(d: unknown, c?: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const KafkajsDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { offset: number };
-const kafkajsRequest = original<(args: object) => Promise<{ buffer: Buffer }>>('kafkajs/src/protocol/request.js');
-const kafkajsCrc = original<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
-
-/** A small deterministic generator, so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const kafkajsRequest = originalKafkajs<(args: object) => Promise<{ buffer: Buffer }>>('kafkajs/src/protocol/request.js');
+const kafkajsCrc = originalKafkajs<(b: Buffer) => number>('kafkajs/src/protocol/recordBatch/crc32C/index.js');
 
 const pick = (next: () => number, from: readonly number[]): number => from[Math.floor(next() * from.length)] as number;
 

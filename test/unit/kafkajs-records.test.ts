@@ -1,29 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { originalKafkajs, rng } from './helpers.js';
 import { fastBatch } from '../../src/kafka/kafkajs-fastpath.js';
 import { LazyRecord, makeRecordBatchDecoder, materialize, rawView } from '../../src/kafka/kafkajs-records.js';
 import { packChunk, unpackChunk } from '../../src/replay/workers.js';
 
 const require = createRequire(import.meta.url);
 
-/** A kafkajs module as shipped, compiled afresh, whatever the module cache holds. */
-function original<T>(id: string): T {
-  const filename = require.resolve(id);
-  const m = new Module(filename) as Module & { _compile(code: string, filename: string): void; paths: string[] };
-  m.filename = filename;
-  m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(filename.replace(/\/[^/]*$/, ''));
-  m._compile(readFileSync(filename, 'utf8'), filename);
-  return m.exports as T;
-}
-
-const kafkajsBatchEncoder = original<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
-const kafkajsRecord = original<(args: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
-const kafkajsBatchDecoder = original<(d: unknown) => Promise<{ records: unknown[] }>>('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+const kafkajsBatchEncoder = originalKafkajs<{ RecordBatch: (args: object) => Promise<{ buffer: Buffer }> }>('kafkajs/src/protocol/recordBatch/v0/index.js').RecordBatch;
+const kafkajsRecord = originalKafkajs<(args: object) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const kafkajsBatchDecoder = originalKafkajs<(d: unknown) => Promise<{ records: unknown[] }>>('kafkajs/src/protocol/recordBatch/v0/decoder.js');
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { offset: number };
 const compression = require('kafkajs/src/protocol/message/compression/index.js') as { lookupCodecByAttributes: (a: number) => never; Types: { GZIP: number } };
 const errors = require('kafkajs/src/errors.js') as { KafkaJSPartialMessageError: new (m: string) => Error };
-const KafkajsBatch = original<new (topic: string, fetchedOffset: string, data: object) => { messages: { offset: string }[]; messagesWithinOffset: unknown[]; lastOffset(): string; isEmpty(): boolean }>('kafkajs/src/consumer/batch.js');
+const KafkajsBatch = originalKafkajs<new (topic: string, fetchedOffset: string, data: object) => { messages: { offset: string }[]; messagesWithinOffset: unknown[]; lastOffset(): string; isEmpty(): boolean }>('kafkajs/src/consumer/batch.js');
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): never };
 const filterAborted = require('kafkajs/src/consumer/filterAbortedMessages.js') as never;
 
@@ -33,17 +23,6 @@ const ours = makeRecordBatchDecoder({
   PartialMessageError: errors.KafkaJSPartialMessageError,
   logAppendTime: 1,
 });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A record batch as the broker sends it: kafkajs's own encoder, some batches transactional, control, log-append time or gzipped. */
 async function randomBatch(next: () => number, i: number, uncompressed = false): Promise<Buffer> {

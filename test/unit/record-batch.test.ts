@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from './helpers.js';
 import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, decodeEncodedBatch, writeEncodedBatchHeader } from '../../src/kafka/record-batch.js';
-
-/** A small deterministic generator, so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bytes = (next: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
 
