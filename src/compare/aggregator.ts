@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, recordsWithin, wireSchemaId, type JobSpec } from '../core/index.js';
+import { WIRE_HEADER_BYTES, decodeWireHeader, recordsWithin, wireSchemaId, wireSchemaIdAt, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { rawView, type ConsumedBatch, type ConsumedRecord, type KafkaClient } from '../kafka/index.js';
 import type { Logger } from '../log.js';
@@ -178,8 +178,9 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       if (ts < fromMs || ts >= toMs) continue;
       let value: Record<string, unknown>;
       try {
-        const { schemaId, body } = rv && rv.valueLength >= WIRE_HEADER_BYTES && rv.buffer[rv.valueStart] === WIRE_MAGIC
-          ? { schemaId: rv.buffer.readInt32BE(rv.valueStart + 1), body: rv.buffer.subarray(rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength) }
+        const id = rv ? wireSchemaIdAt(rv.buffer, rv.valueStart, rv.valueLength) : null;
+        const { schemaId, body } = rv && id !== null
+          ? { schemaId: id, body: rv.buffer.subarray(rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength) }
           : decodeWireHeader(r.value);
         value = (readers.get(schemaId) as Projection).read(body);
       } catch (err) {
@@ -262,7 +263,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
           for (const r of records) {
             const rv = rawView(r);
-            const id = rv ? (rv.valueLength >= WIRE_HEADER_BYTES && rv.buffer[rv.valueStart] === WIRE_MAGIC ? rv.buffer.readInt32BE(rv.valueStart + 1) : null) : wireSchemaId(r.value);
+            const id = rv ? wireSchemaIdAt(rv.buffer, rv.valueStart, rv.valueLength) : wireSchemaId(r.value);
             if (id !== null && !readers.has(id)) await readerFor(id);
           }
           const c = countBatch(batch, records);

@@ -58,4 +58,4 @@ export {
   type TimeLookup,
   type Watermarks,
 } from './window.js';
-export { WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, wireSchemaId, type WireMessage } from './wire.js';
+export { WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, wireSchemaId, wireSchemaIdAt, type WireMessage } from './wire.js';

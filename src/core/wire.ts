@@ -36,7 +36,12 @@ export function encodeWire(schemaId: number, body: Buffer): Buffer {
 /** Split a Kafka record value into schema id and Avro body; throws DecodeError (DLQ-able). */
 /** The schema id a value names, or null when it is not in the wire format (decodeWireHeader says why). */
 export function wireSchemaId(buf: Buffer | null): number | null {
-  return buf !== null && buf.length >= WIRE_HEADER_BYTES && buf[0] === WIRE_MAGIC ? buf.readInt32BE(1) : null;
+  return buf === null ? null : wireSchemaIdAt(buf, 0, buf.length);
+}
+
+/** As wireSchemaId, for a value that is `length` bytes of `buf` from `start` (a length < 0: null). */
+export function wireSchemaIdAt(buf: Buffer, start: number, length: number): number | null {
+  return length >= WIRE_HEADER_BYTES && buf[start] === WIRE_MAGIC ? buf.readInt32BE(start + 1) : null;
 }
 
 export function decodeWireHeader(buf: Buffer | null): WireMessage {

@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
 import { rawView } from '../kafka/kafkajs-records.js';
 import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
@@ -178,7 +178,8 @@ export function chunkFacts(records: readonly ConsumedRecord[]): { bytes: number;
       continue;
     }
     bytes += Math.max(v.keyLength, 0) + Math.max(v.valueLength, 0);
-    if (v.valueLength >= WIRE_HEADER_BYTES && v.buffer[v.valueStart] === WIRE_MAGIC) schemaIds.add(v.buffer.readInt32BE(v.valueStart + 1));
+    const id = wireSchemaIdAt(v.buffer, v.valueStart, v.valueLength);
+    if (id !== null) schemaIds.add(id);
   }
   return { bytes, schemaIds };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, catchError, decodeWireHeader, encodeWire } from './helpers.js';
+import { DecodeError, catchError, decodeWireHeader, encodeWire, wireSchemaId, wireSchemaIdAt } from './helpers.js';
 
 const reasonOf = (buf: Buffer | null): string => {
   const err = catchError(() => decodeWireHeader(buf), 'DECODE_FAILED');
@@ -41,5 +41,24 @@ describe('Confluent wire format', () => {
     const err = catchError(() => decodeWireHeader(Buffer.from([0x7b, 0, 0, 0, 0])), 'DECODE_FAILED');
     expect(err.message).toContain('0x7b');
     expect(err.toJSON()).toMatchObject({ code: 'DECODE_FAILED', reason: 'bad-magic', retriable: false });
+  });
+});
+
+describe('wireSchemaId / wireSchemaIdAt', () => {
+  it('reads the schema id a value names, in a buffer of its own or inside a larger one', () => {
+    const value = encodeWire(4242, Buffer.from([1, 2, 3]));
+    expect(wireSchemaId(value)).toBe(4242);
+    const around = Buffer.concat([Buffer.from([9, 9, 9]), value, Buffer.from([7])]);
+    expect(wireSchemaIdAt(around, 3, value.length)).toBe(4242);
+  });
+
+  it('names no id for what is not the wire format: null, short, or another magic byte', () => {
+    expect(wireSchemaId(null)).toBeNull();
+    expect(wireSchemaId(Buffer.from([0, 0, 0, 1]))).toBeNull();
+    expect(wireSchemaId(Buffer.from([1, 0, 0, 0, 1]))).toBeNull();
+    const around = Buffer.from([0, 0, 0, 0, 5, 0]);
+    expect(wireSchemaIdAt(around, 0, -1)).toBeNull();
+    expect(wireSchemaIdAt(around, 0, 4)).toBeNull();
+    expect(wireSchemaIdAt(around, 0, 5)).toBe(5);
   });
 });
