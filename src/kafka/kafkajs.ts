@@ -227,6 +227,12 @@ export function createKafkaJsClient(options: KafkaJsClientOptions): KafkaClient 
         ...(opts.transactionalId !== undefined ? { transactionalId: opts.transactionalId } : {}),
         transactionTimeout: opts.transactionTimeoutMs ?? 60_000,
         allowAutoTopicCreation: false,
+        // A transaction's first send to a partition is refused (CONCURRENT_TRANSACTIONS) while the
+        // coordinator is still writing the previous transaction's markers, which takes a few ms.
+        // kafkajs retries it after the client's initial retry time (about 200 ms), which stalled
+        // one transaction in three; the Java producer retries it after 20 ms. Retries stay
+        // unlimited, as kafkajs sets them for an idempotent producer.
+        ...(opts.transactionalId !== undefined || opts.idempotent ? { retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5_000 } } : {}),
       });
       await guard(brokers, () => producer.connect());
       return track(wrapProducer(producer, brokers, COMPRESSION[opts.compression ?? 'none']));
