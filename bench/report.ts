@@ -13,6 +13,8 @@ import type { SourceTopic } from './source.ts';
 
 export interface ReplayFigures extends PhaseFigures {
   delivery: 'exactly-once' | 'at-least-once';
+  /** The sink's dataset version (absent in results files written before it was kept). */
+  version?: number;
   runId: string;
   sinkTopic: string;
   written: number;
@@ -24,6 +26,8 @@ export interface ReplayFigures extends PhaseFigures {
   sinkMarkers: number;
   /** Key + value bytes of the sink's committed records (absent in results files written before it was kept). */
   sinkBytes?: number;
+  /** records/s of every run when the row is the median of several (absent in older files). */
+  runs?: number[];
 }
 
 /**
@@ -76,7 +80,7 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   command: string;
-  options: { records: number; partitions: number; only: string[]; memoryMax: number; rawRuns?: number; rateTarget: number; rateSeconds: number };
+  options: { records: number; partitions: number; only: string[]; memoryMax: number; rawRuns?: number; runs?: number; rateTarget: number; rateSeconds: number };
   machine: MachineInfo;
   load: { vitestRunningAtStart: boolean; vitestRunningAtEnd: boolean; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
   source: SourceTopic | null;
@@ -142,12 +146,12 @@ export function renderMain(r: BenchResults): string {
     lines.push(`| ${name}${note} | ${n(f.recordsPerSec)} | ${n(f.mbPerSec, 2)} | ${n(f.wallSeconds, 2)} | ${n(f.startupSeconds, 2)} | ${n(f.finishSeconds, 2)} | ${n(f.steadyRecordsPerSec)} | ${n(f.cpuSeconds, 2)} | ${n(f.cpuMicrosPerRecord, 1)} | ${n(f.peakRssMiB, 0)}${f.rssAtStartMiB !== undefined ? ` (${n(f.rssAtStartMiB, 0)})` : ''} | ${n(f.brokerCpuSeconds, 2)} |`);
   };
   const res = r.results;
-  const copies = (c: RawCopyResult | null | undefined): string => (c?.runs && c.runs.length > 1 ? `, median of ${c.runs.length} copies: ${c.runs.map((x) => n(x)).join(' / ')}` : '');
+  const copies = (c: { runs?: number[] } | null | undefined, what = 'copies'): string => (c?.runs && c.runs.length > 1 ? `, median of ${c.runs.length} ${what}: ${c.runs.map((x) => n(x)).join(' / ')}` : '');
   row(res.rawCopy?.consumerSettings?.length ? 'raw copy (kcat → kcat, consumer tuned for throughput: the baseline)' : 'raw copy (kcat → kcat)', res.rawCopy, copies(res.rawCopy));
   row('raw copy with librdkafka\'s default consumer settings (reference)', res.rawCopyDefaults ?? null, copies(res.rawCopyDefaults));
   row('naive kafkajs loop, at-least-once', res.naive);
-  row('replay, at-least-once', res.replayAtLeastOnce);
-  row('replay, exactly-once', res.replayExactlyOnce);
+  row('replay, at-least-once', res.replayAtLeastOnce, copies(res.replayAtLeastOnce, 'runs'));
+  row('replay, exactly-once', res.replayExactlyOnce, copies(res.replayExactlyOnce, 'runs'));
   if (res.aggregator) row('comparison aggregator (both sinks: records read from the two topics)', res.aggregator);
   else lines.push('| comparison aggregator (not measured in this run) | – | – | – | – | – | – | – | – | – | – |');
   const waits = (label: string, f: ReplayFigures | null): void => {

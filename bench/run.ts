@@ -52,9 +52,12 @@ const USAGE = `npm run bench -- [options]
   --memory-max M     cap of the larger memory size (default 5000000)
   --cpu-prof         also run the exactly-once replay once under node --cpu-prof and report where
                      the CPU goes
-  --raw-runs N       run each raw copy N times and keep the median (default 3): every target ratio
-                     divides by the one with kcat's consumer tuned for throughput (the broker's
-                     ceiling); the copy with librdkafka's defaults is kept for reference
+  --runs N           measure the raw copies and both replays N times each (default 3), in N
+                     rounds (tuned copy, default copy, at-least-once, exactly-once), and keep
+                     each one's median: every target ratio divides a replay's median by the
+                     median copy with kcat's consumer tuned for throughput (the broker's
+                     ceiling); the copy with librdkafka's defaults is kept for reference.
+                     (--raw-runs N is the same option under its old name.)
   --rate-target R    records/s for the rate-accuracy check (default 20000)
   --rate-seconds S   duration of each rate-accuracy run (default 5)
   --wait-idle S      wait up to S seconds for a running vitest to finish before starting
@@ -74,7 +77,8 @@ function options() {
       memory: { type: 'boolean', default: false },
       'memory-max': { type: 'string', default: '5000000' },
       'cpu-prof': { type: 'boolean', default: false },
-      'raw-runs': { type: 'string', default: '3' },
+      runs: { type: 'string', default: '3' },
+      'raw-runs': { type: 'string' },
       'rate-target': { type: 'string', default: '20000' },
       'rate-seconds': { type: 'string', default: '5' },
       'wait-idle': { type: 'string', default: '600' },
@@ -107,7 +111,7 @@ function options() {
     partitions: parseCount(values.partitions, '--partitions'),
     phases,
     memoryMax: parseCount(values['memory-max'], '--memory-max'),
-    rawRuns: parseCount(values['raw-runs'], '--raw-runs'),
+    runs: values['raw-runs'] !== undefined ? parseCount(values['raw-runs'], '--raw-runs') : parseCount(values.runs, '--runs'),
     rateTarget: parseCount(values['rate-target'], '--rate-target'),
     rateSeconds: parseCount(values['rate-seconds'], '--rate-seconds'),
     waitIdleSeconds: values['wait-idle'] === '0' ? 0 : parseCount(values['wait-idle'], '--wait-idle'),
@@ -265,7 +269,7 @@ async function main(): Promise<void> {
     const sinkOffsets = (await (await services.kafka.admin()).watermarks(spec.sinkTopic)).reduce((n, w) => n + Number(BigInt(w.high) - BigInt(w.low)), 0);
     const f = figures({ records: src.records, bytes: src.bytes, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, rssAtStartBytes: m.rssAtStartBytes, brokerCpuSeconds: m.brokerCpuSeconds, startedAt: m.startedAt, times: m.times });
     log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s, start-up ${f.startupSeconds ?? '?'} s, no batch in hand ${f.noBatchSeconds ?? 0} s, finish ${f.finishSeconds ?? '?'} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
-    return { ...f, delivery, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords, sinkBytes };
+    return { ...f, delivery, version, runId, sinkTopic: spec.sinkTopic, written: s.written, dlq: s.dlq, filtered: s.filtered, sinkRecords, sinkMarkers: sinkOffsets - sinkRecords, sinkBytes };
   };
 
   /**
@@ -374,27 +378,40 @@ async function main(): Promise<void> {
     if (needSource) source = await makeSource(`${id}-events`, o.records);
     const src = source;
 
-    if (has('raw') && src) {
-      // The copies alternate (tuned, default, tuned, …) so that both see the same machine.
-      log('raw copy with kcat: consumer tuned for throughput (the baseline), and with librdkafka\'s defaults (reference)');
-      const runs: { tuned: RawCopyResult[]; defaults: RawCopyResult[] } = { tuned: [], defaults: [] };
-      for (let i = 1; i <= o.rawRuns; i++) {
-        for (const kind of ['tuned', 'defaults'] as const) {
-          const sinkTopic = `${id}-rawcopy-${kind}-${i}`;
-          created.topics.add(sinkTopic);
-          const run = await rawCopy({ endpoints: services.endpoints, kafka: services.kafka, source: src, sinkTopic, dir, brokerPid: stack.brokerPid, consumerSettings: kind === 'tuned' ? THROUGHPUT_CONSUMER : [] });
-          runs[kind].push(run);
-          log(`  ${kind}: ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${run.cpuSeconds} CPU s`);
+    // Rounds: each holds one tuned copy, one default copy and both replays, so that every row
+    // sees the same machine (the page cache, the broker's JIT, other tenants) in turn; each row is
+    // the median of its runs.
+    const median = <T extends { recordsPerSec: number }>(list: T[]): (T & { runs: number[] }) | null => {
+      if (list.length === 0) return null;
+      const sorted = [...list].sort((a, b) => a.recordsPerSec - b.recordsPerSec);
+      return { ...(sorted[Math.floor((sorted.length - 1) / 2)] as T), runs: list.map((r) => r.recordsPerSec) };
+    };
+    const runs: { tuned: RawCopyResult[]; defaults: RawCopyResult[]; alo: ReplayFigures[]; eos: ReplayFigures[] } = { tuned: [], defaults: [], alo: [], eos: [] };
+    if ((has('raw') || has('alo') || has('eos')) && src) {
+      if (has('raw')) log('raw copy with kcat: consumer tuned for throughput (the baseline), and with librdkafka\'s defaults (reference)');
+      for (let i = 1; i <= o.runs; i++) {
+        if (o.runs > 1) log(`round ${i} of ${o.runs}`);
+        if (has('raw')) {
+          for (const kind of ['tuned', 'defaults'] as const) {
+            const sinkTopic = `${id}-rawcopy-${kind}-${i}`;
+            created.topics.add(sinkTopic);
+            const run = await rawCopy({ endpoints: services.endpoints, kafka: services.kafka, source: src, sinkTopic, dir, brokerPid: stack.brokerPid, consumerSettings: kind === 'tuned' ? THROUGHPUT_CONSUMER : [] });
+            runs[kind].push(run);
+            log(`  raw copy, ${kind}: ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${run.cpuSeconds} CPU s`);
+          }
         }
+        // Versions 1x1 (at-least-once) and 1x2 (exactly-once) of round x.
+        if (has('alo')) runs.alo.push(await replay(src, 100 + 10 * i + 1, 'at-least-once'));
+        if (has('eos')) runs.eos.push(await replay(src, 100 + 10 * i + 2, 'exactly-once'));
       }
-      // The median copy (by records/s) stands for the machine's ceiling; every copy is kept.
-      const median = (list: RawCopyResult[]): RawCopyResult => {
-        const sorted = [...list].sort((a, b) => a.recordsPerSec - b.recordsPerSec);
-        return { ...(sorted[Math.floor((sorted.length - 1) / 2)] as RawCopyResult), runs: list.map((r) => r.recordsPerSec) };
-      };
       results.rawCopy = median(runs.tuned);
       results.rawCopyDefaults = median(runs.defaults);
-      log(`  median of ${o.rawRuns}: ${results.rawCopy.recordsPerSec.toLocaleString('en-US')} records/s tuned, ${results.rawCopyDefaults.recordsPerSec.toLocaleString('en-US')} with defaults`);
+      results.replayAtLeastOnce = median(runs.alo);
+      results.replayExactlyOnce = median(runs.eos);
+      if (o.runs > 1) {
+        const med = (label: string, f: { recordsPerSec: number } | null): string => (f ? `${label} ${f.recordsPerSec.toLocaleString('en-US')}` : '');
+        log(`  medians of ${o.runs} (records/s): ${[med('raw copy tuned', results.rawCopy), med('with defaults', results.rawCopyDefaults), med('at-least-once', results.replayAtLeastOnce), med('exactly-once', results.replayExactlyOnce)].filter(Boolean).join(', ')}`);
+      }
     }
 
     if (has('naive') && src) {
@@ -431,10 +448,11 @@ async function main(): Promise<void> {
       log(`  ${f.recordsPerSec.toLocaleString('en-US')} records/s (${f.wallSeconds} s), ${f.cpuSeconds} CPU s, peak RSS ${f.peakRssMiB} MiB`);
     }
 
-    if (has('alo') && src) results.replayAtLeastOnce = await replay(src, 101, 'at-least-once');
-    if (has('eos') && src) results.replayExactlyOnce = await replay(src, 102, 'exactly-once');
     if (has('agg') && results.replayAtLeastOnce && results.replayExactlyOnce) {
-      results.aggregator = await aggregator(results.replayAtLeastOnce, results.replayExactlyOnce, { live: 101, candidate: 102 });
+      // Over the sinks of the median replays (every replay's sink holds the same records).
+      const live = results.replayAtLeastOnce;
+      const candidate = results.replayExactlyOnce;
+      results.aggregator = await aggregator(live, candidate, { live: live.version ?? 101, candidate: candidate.version ?? 102 });
     }
 
     if (has('rate')) {
@@ -511,7 +529,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rawRuns: o.rawRuns, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
+    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rawRuns: o.runs, runs: o.runs, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
     machine,
     load,
     source,

@@ -264,15 +264,38 @@ export function createKafkaJsClient(options: KafkaJsClientOptions): KafkaClient 
 
 function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): Promise<void> } {
   const g = <T>(fn: () => Promise<T>): Promise<T> => guard(brokers, fn);
+  /** Until every partition of the topic has a leader; a topic just created may be unknown for a moment. */
+  const waitForLeaders = async (topic: string, timeoutMs = 30_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const md = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = md.topics[0]?.partitions ?? [];
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw mapKafkaError(err, brokers);
+      }
+      if (Date.now() > deadline) {
+        throw new ReprocessError('ENDPOINT_UNREACHABLE', `Topic ${topic} was created on ${brokers.join(',')} but its partitions got no leader within ${timeoutMs / 1000} s.`, {
+          hint: "Check the brokers' logs: a broker short of disk, or cut off from its controller quorum, cannot take new partitions.",
+          context: { endpoint: brokers.join(','), topic },
+        });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
   return {
     listTopics: () => g(() => admin.listTopics()),
     async topicExists(topic) {
       return (await g(() => admin.listTopics())).includes(topic);
     },
-    createTopic: (spec: TopicSpec) =>
-      g(() =>
+    async createTopic(spec: TopicSpec) {
+      const created = await g(() =>
         admin.createTopics({
-          waitForLeaders: true,
+          // kafkajs's own wait gives up when the metadata does not know the topic yet
+          // (UNKNOWN_TOPIC_OR_PARTITION, which a KRaft broker answers for a moment after creating it).
+          waitForLeaders: false,
           topics: [{
             topic: spec.topic,
             numPartitions: spec.partitions,
@@ -280,7 +303,10 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
             configEntries: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
           }],
         }),
-      ),
+      );
+      await waitForLeaders(spec.topic);
+      return created;
+    },
     deleteTopics: (topics) => g(() => admin.deleteTopics({ topics, timeout: 30_000 })),
     async partitionCount(topic) {
       const md = await g(() => admin.fetchTopicMetadata({ topics: [topic] }));
