@@ -1,6 +1,8 @@
 /**
  * The benchmark's input: a fresh topic holding N demo events (Confluent wire-format Avro, v1 and
- * v2 schemas mixed, keyed by user) and job specs that replay it with the example's transform,
+ * v2 schemas mixed, keyed by user), each with three more fields than the example's schemas have
+ * (a session id, the page and the client's user agent) so that an event is about 200 bytes as
+ * real engagement events are, and job specs that replay it with the example's transform,
  * upcasters and output schema.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { DEMO_HISTORY, exampleDir, generateEvents, produceEvents, type GeneratedEvent } from '../dist/demo/index.js';
+import { DEMO_HISTORY, exampleDir, generateEvents, mulberry32, produceEvents, randomUuid, readSchema, type GeneratedEvent } from '../dist/demo/index.js';
 import type { Endpoints } from '../dist/config/endpoints.js';
 import type { KafkaClient } from '../dist/kafka/index.js';
 import type { RegistryClient } from '../dist/registry/index.js';
@@ -24,12 +26,40 @@ export interface SourceTopic {
   produceSeconds: number;
 }
 
-/** The first `count` events of the demo history, spread evenly over its 91 days. */
+/**
+ * Fields the benchmark's events carry beyond the example's schemas. The example's transform does
+ * not read them: they are decoded (and copied by its upcaster) and dropped, as fields a dataset
+ * does not need are.
+ */
+const EXTRA_FIELDS = [
+  { name: 'session_id', type: 'string', doc: 'The client session the event belongs to (a UUID).' },
+  { name: 'page', type: 'string', doc: 'Path of the page or screen the event happened on, with its referrer tag.' },
+  { name: 'user_agent', type: 'string', doc: 'The client: app name and version, or browser, and its platform.' },
+];
+
+/** events-v1 and events-v2 with EXTRA_FIELDS appended. */
+export function benchSchemas(): { 1: Record<string, unknown>; 2: Record<string, unknown> } {
+  const widen = (s: Record<string, unknown>): Record<string, unknown> => ({ ...s, fields: [...(s.fields as object[]), ...EXTRA_FIELDS] });
+  return { 1: widen(readSchema(1)), 2: widen(readSchema(2)) };
+}
+
+const AGENTS = [
+  'ShopApp/7.12.0 (Android 14)', 'ShopApp/7.12.1 (iOS 18.1)', 'ShopApp/7.11.4 (Android 13)',
+  'Mozilla/5.0 (Windows NT 10.0) Chrome/131', 'Mozilla/5.0 (Macintosh) Safari/18.1', 'Mozilla/5.0 (X11; Linux) Firefox/133',
+];
+const REFERRERS = ['home', 'search', 'email', 'ad', 'social', 'direct'];
+
+/** The first `count` events of the demo history, spread evenly over its 91 days, with EXTRA_FIELDS filled in. */
 function* demoEvents(count: number): Generator<GeneratedEvent> {
   const perDay = Math.ceil(count / DEMO_HISTORY.days);
+  const rand = mulberry32(7);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
   let n = 0;
   for (const e of generateEvents({ start: DEMO_HISTORY.start, days: DEMO_HISTORY.days, perDay, cutover: DEMO_HISTORY.cutover, seed: 42 })) {
     if (n++ >= count) return;
+    e.event.session_id = randomUuid(rand);
+    e.event.page = `/${String(e.event.product_category)}/p/${100000 + Math.floor(rand() * 900000)}?ref=${pick(REFERRERS)}`;
+    e.event.user_agent = pick(AGENTS);
     yield e;
   }
 }
@@ -49,6 +79,7 @@ export async function createSource(o: { kafka: KafkaClient; registry: RegistryCl
     ...(o.endpoints.registry.auth ? { registryAuth: o.endpoints.registry.auth } : {}),
     topic: o.topic,
     partitions: o.partitions,
+    schemas: benchSchemas(),
     events: demoEvents(o.records),
     batchSize: 2000,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),

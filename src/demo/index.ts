@@ -21,5 +21,5 @@ export {
   type ProduceEventsResult,
 } from './events.js';
 export { eventSchemaPath, exampleDir, packageRoot } from './paths.js';
-export { mulberry32 } from './random.js';
+export { mulberry32, randomUuid } from './random.js';
 export { setSubjectCompatibility, type CompatibilityLevel } from './registry-config.js';
