@@ -44,7 +44,7 @@ export interface ReplayOptions {
   metrics?: Registry;
   /**
    * Processing threads beside the main thread (decode, upcast, transform, encode); 0 processes on
-   * the main thread. Default: 1 where the machine has more than one core (workers.ts).
+   * the main thread. Default: 2 where the machine has more than one core (workers.ts).
    */
   threads?: number;
 }
@@ -205,7 +205,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     },
   });
   const threads = options.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 1 (the default on a multi-core machine) or more.' });
+  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 2 (the default on a multi-core machine) or any other number.' });
 
   // 4. The output schema and the topics, side by side (creating a topic waits for its leaders).
   // A dataset version keeps its history: records carry the source's (old) timestamps, which

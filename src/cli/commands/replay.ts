@@ -18,7 +18,7 @@ export function newRunId(dataset: string, version: number): string {
 
 function threadsOption(raw: string): number {
   if (!/^\d{1,2}$/.test(raw.trim())) {
-    throw new ReprocessError('USAGE', `--threads "${raw}" is not a number of threads (0-99).`, { hint: 'Example: --threads 1 (the default on a multi-core machine), or 0 to process on the Kafka thread.' });
+    throw new ReprocessError('USAGE', `--threads "${raw}" is not a number of threads (0-99).`, { hint: 'Example: --threads 2 (the default on a multi-core machine), or 0 to process on the Kafka thread.' });
   }
   return Number(raw);
 }
@@ -42,7 +42,7 @@ export const replayCommand: Command = {
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
     'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. For sinks read by consumers that cannot use read_committed; see BENCHMARKS.md for what it gains.', defaultText: 'exactly-once' },
-    threads: { type: 'string', valueName: 'N', description: 'Threads that decode, upcast, transform and encode beside the one that talks to Kafka; 0 does all of it on one thread.', defaultText: '1 on a machine with more than one core, else 0' },
+    threads: { type: 'string', valueName: 'N', description: 'Threads that decode, upcast, transform and encode beside the one that talks to Kafka; 0 does all of it on one thread.', defaultText: '2 on a machine with more than one core, else 0' },
     ...metricsOptions(DEFAULT_METRICS_PORTS.replay),
   },
   examples: [
