@@ -13,6 +13,8 @@ export interface ChildArgs {
   spec: string;
   runId: string;
   delivery: 'exactly-once' | 'at-least-once';
+  /** Processing threads; the product's default when absent. */
+  threads?: number;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
@@ -38,6 +40,7 @@ try {
     redis,
     logger,
     delivery: args.delivery,
+    ...(args.threads !== undefined ? { threads: args.threads } : {}),
     onProgress: (s) => {
       const m = process.memoryUsage();
       samples.push({ read: s.read, rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed) });

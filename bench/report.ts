@@ -80,7 +80,7 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   command: string;
-  options: { records: number; partitions: number; only: string[]; memoryMax: number; rawRuns?: number; runs?: number; rateTarget: number; rateSeconds: number };
+  options: { records: number; partitions: number; only: string[]; memoryMax: number; rawRuns?: number; runs?: number; threads?: number; rateTarget: number; rateSeconds: number };
   machine: MachineInfo;
   load: { vitestRunningAtStart: boolean; vitestRunningAtEnd: boolean; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
   source: SourceTopic | null;
@@ -127,7 +127,8 @@ function header(r: BenchResults): string[] {
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${n(m.memoryBytes / 2 ** 30, 1)} GiB RAM, ${m.os} (Linux ${m.kernel}). ` +
       `Node ${m.node}, Kafka ${m.kafka} (one KRaft broker on this machine), ${m.registry}, kafkajs ${m.kafkajs} (product's fast path ${m.kafkajsFastpath ?? 'not recorded'}; the naive loop runs kafkajs as shipped), avsc ${m.avsc}, kcat ${m.kcat} (librdkafka ${m.librdkafka}).`,
-    `Other load: vitest ${r.load.vitestRunningAtStart || r.load.vitestRunningAtEnd ? '**was running** (figures are disturbed)' : 'not running'}; load average ${r.load.loadAvgAtStart.join(' / ')} at start, ${r.load.loadAvgAtEnd.join(' / ')} at the end.`,
+    `Other load: vitest ${r.load.vitestRunningAtStart || r.load.vitestRunningAtEnd ? '**was running** (figures are disturbed)' : 'not running'}; load average ${r.load.loadAvgAtStart.join(' / ')} at start, ${r.load.loadAvgAtEnd.join(' / ')} at the end.` +
+      (r.options.threads !== undefined ? ` Replays with ${r.options.threads} processing thread${r.options.threads === 1 ? '' : 's'}.` : ''),
   ];
 }
 

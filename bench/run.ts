@@ -22,6 +22,7 @@ import { installKafkajsFastpath } from '../dist/kafka/kafkajs-fastpath.js';
 import { createLogger } from '../dist/log.js';
 import { keys } from '../dist/redis/keys.js';
 import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
+import { defaultThreads } from '../dist/replay/workers.js';
 import { comparisonMemory, differences, evaluateGate, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
@@ -58,6 +59,8 @@ const USAGE = `npm run bench -- [options]
                      median copy with kcat's consumer tuned for throughput (the broker's
                      ceiling); the copy with librdkafka's defaults is kept for reference.
                      (--raw-runs N is the same option under its old name.)
+  --threads N        processing threads of every replay (default: the product's, 2 on a machine
+                     with more than one core); 1 or 0 to compare
   --rate-target R    records/s for the rate-accuracy check (default 20000)
   --rate-seconds S   duration of each rate-accuracy run (default 5)
   --wait-idle S      wait up to S seconds for a running vitest to finish before starting
@@ -79,6 +82,7 @@ function options() {
       'cpu-prof': { type: 'boolean', default: false },
       runs: { type: 'string', default: '3' },
       'raw-runs': { type: 'string' },
+      threads: { type: 'string' },
       'rate-target': { type: 'string', default: '20000' },
       'rate-seconds': { type: 'string', default: '5' },
       'wait-idle': { type: 'string', default: '600' },
@@ -112,6 +116,7 @@ function options() {
     phases,
     memoryMax: parseCount(values['memory-max'], '--memory-max'),
     runs: values['raw-runs'] !== undefined ? parseCount(values['raw-runs'], '--raw-runs') : parseCount(values.runs, '--runs'),
+    threads: values.threads === undefined ? null : values.threads === '0' ? 0 : parseCount(values.threads, '--threads'),
     rateTarget: parseCount(values['rate-target'], '--rate-target'),
     rateSeconds: parseCount(values['rate-seconds'], '--rate-seconds'),
     waitIdleSeconds: values['wait-idle'] === '0' ? 0 : parseCount(values['wait-idle'], '--wait-idle'),
@@ -257,7 +262,7 @@ async function main(): Promise<void> {
     const m = await inProcess(async (times) => {
       const svc = openServices(process.env, logger);
       try {
-        return await runReplay({ spec, runId, kafka: timedKafka(svc.kafka, times), registry: svc.registry, redis: await svc.redis(), logger, delivery });
+        return await runReplay({ spec, runId, kafka: timedKafka(svc.kafka, times), registry: svc.registry, redis: await svc.redis(), logger, delivery, ...(o.threads !== null ? { threads: o.threads } : {}) });
       } finally {
         await svc.close();
       }
@@ -355,7 +360,7 @@ async function main(): Promise<void> {
     const runId = `${id}-v${version}`;
     created.runIds.add(runId);
     created.groups.add(consumerGroupFor(runId));
-    const arg = JSON.stringify({ spec: spec.specPath, runId, delivery: 'exactly-once' });
+    const arg = JSON.stringify({ spec: spec.specPath, runId, delivery: 'exactly-once', ...(o.threads !== null ? { threads: o.threads } : {}) });
     const out = await new Promise<string>((resolve, reject) => {
       const c = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeArgs, join(BENCH_DIR, 'replay-child.ts'), arg], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
       let text = '';
@@ -529,7 +534,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rawRuns: o.runs, runs: o.runs, rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
+    options: { records: o.records, partitions: o.partitions, only: o.phases, memoryMax: o.memoryMax, rawRuns: o.runs, runs: o.runs, threads: o.threads ?? defaultThreads(), rateTarget: o.rateTarget, rateSeconds: o.rateSeconds },
     machine,
     load,
     source,
