@@ -125,6 +125,15 @@ export async function createSource(client: KafkaClient, events: SourceEvent[], o
       await tx.commit();
     }
     await producer.close();
+    // EndTxn returns before the coordinator has written the last transaction's markers, and until
+    // it has, the partitions' end offsets (as read_committed readers see them) stop before it.
+    // Tests take their windows from those offsets, so wait until they cover every record.
+    for (let waited = 0; ; waited += 50) {
+      const ends = (await admin.watermarks(topic)).reduce((n, w) => n + Number(w.high), 0);
+      if (ends >= records.length) break;
+      if (waited > 10_000) throw new Error(`${topic}: end offsets ${ends} still short of ${records.length} records 10 s after the last commit`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } else {
     const producer = await client.producer();
     await producer.send(topic, records);
