@@ -173,8 +173,11 @@ export class Catalog {
       const type = e.type ?? e.cause?.type;
       // UNKNOWN (UNKNOWN_SERVER_ERROR): the broker (4.1) fails a commit with an internal state error when
       // another writer's InitProducerId is fencing this transaction at that moment; the fence
-      // aborts it, so it is lost to the other writer like any fenced one.
-      return type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH' || type === 'INVALID_PRODUCER_ID_MAPPING' || type === 'UNKNOWN';
+      // aborts it, so it is lost to the other writer like any fenced one. CONCURRENT_TRANSACTIONS
+      // on the commit is the same moment seen a little earlier: the coordinator is already
+      // aborting this transaction for the other writer (a lone writer's commit never meets it,
+      // its transaction has no other operation pending).
+      return type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH' || type === 'INVALID_PRODUCER_ID_MAPPING' || type === 'UNKNOWN' || type === 'CONCURRENT_TRANSACTIONS';
     };
     const conflict = (cause?: unknown): ReprocessError =>
       new ReprocessError('CATALOG_CONFLICT', `another command changed ${dataset} at the same time and won; nothing was changed by this one.`, {

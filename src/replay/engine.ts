@@ -341,8 +341,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       metrics?.transaction('committed');
     } catch (err) {
       await tx.abort().then(() => metrics?.transaction('aborted'), () => undefined);
-      const type = (err as { type?: string }).type;
-      if (type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH') {
+      const type = (err as { type?: string; cause?: { type?: string } }).type ?? (err as { cause?: { type?: string } }).cause?.type;
+      // CONCURRENT_TRANSACTIONS here is the coordinator already aborting this transaction for a
+      // worker that is taking the partition's transactional id. The producer is dropped as when
+      // fenced: kafkajs keeps one whose commit failed in a state no later transaction can leave.
+      if (type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH' || type === 'CONCURRENT_TRANSACTIONS') {
         // Another worker owns this partition now; none of this chunk became visible.
         log.warn({ partition: st.range.partition }, 'fenced by the worker that took this partition over; dropping the chunk');
         const producer = st.producer;
