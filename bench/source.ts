@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { DEMO_HISTORY, exampleDir, generateEvents, mulberry32, produceEvents, randomUuid, readSchema, type GeneratedEvent } from '../dist/demo/index.js';
+import { DEMO_HISTORY, exampleDir, generateEvents, mulberry32, produceEvents, randomUuid, readSchema, type EventSchemas, type GeneratedEvent } from '../dist/demo/index.js';
 import type { Endpoints } from '../dist/config/endpoints.js';
 import type { KafkaClient } from '../dist/kafka/index.js';
 import type { RegistryClient } from '../dist/registry/index.js';
@@ -38,7 +38,7 @@ const EXTRA_FIELDS = [
 ];
 
 /** events-v1 and events-v2 with EXTRA_FIELDS appended. */
-export function benchSchemas(): { 1: Record<string, unknown>; 2: Record<string, unknown> } {
+export function benchSchemas(): EventSchemas {
   const widen = (s: Record<string, unknown>): Record<string, unknown> => ({ ...s, fields: [...(s.fields as object[]), ...EXTRA_FIELDS] });
   return { 1: widen(readSchema(1)), 2: widen(readSchema(2)) };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { ReprocessError } from '../errors.js';
-import type { KafkaClient, Producer } from '../kafka/index.js';
+import { kafkaErrorType, type KafkaClient, type Producer } from '../kafka/index.js';
 
 /**
  * The dataset catalog: one record per dataset in the compacted topic `_reprocess_catalog`, holding
@@ -168,9 +168,7 @@ export class Catalog {
     const before = (await this.get(dataset)) ?? emptyDataset(dataset);
     const producing = this.kafka.producer({ transactionalId: `reprocess-catalog-${dataset}`, transactionTimeoutMs: 30_000 });
     const fenced = (err: unknown): boolean => {
-      // kafkajs hands a non-retriable broker error back wrapped, the broker's error as its cause.
-      const e = err as { type?: string; cause?: { type?: string } };
-      const type = e.type ?? e.cause?.type;
+      const type = kafkaErrorType(err);
       // UNKNOWN (UNKNOWN_SERVER_ERROR): the broker (4.1) fails a commit with an internal state error when
       // another writer's InitProducerId is fencing this transaction at that moment; the fence
       // aborts it, so it is lost to the other writer like any fenced one. CONCURRENT_TRANSACTIONS

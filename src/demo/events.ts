@@ -245,6 +245,9 @@ function localAmount(usd: number, currency: string): number {
 
 // ───────────────────────── producing ─────────────────────────
 
+/** Writer schemas of the two source versions, as parsed JSON. */
+export type EventSchemas = { 1: Record<string, unknown>; 2: Record<string, unknown> };
+
 export interface ProduceEventsOptions {
   client: KafkaClient;
   registry: RegistryClient;
@@ -259,7 +262,7 @@ export interface ProduceEventsOptions {
    * (the benchmark adds fields to them for events of realistic size); each must accept the
    * events of its version.
    */
-  schemas?: { 1: Record<string, unknown>; 2: Record<string, unknown> };
+  schemas?: EventSchemas;
   /** Records per send (default 500). */
   batchSize?: number;
   signal?: AbortSignal;

@@ -14,6 +14,7 @@ export {
   generateEvents,
   produceEvents,
   readSchema,
+  type EventSchemas,
   type GenerateOptions,
   type GeneratedEvent,
   type PoisonKind,

@@ -13,6 +13,7 @@ import { encodedBatchMessage, installKafkajsFastpath, loadKafkajs } from './kafk
 import { decodeEncodedBatch, type EncodedBatch } from './record-batch.js';
 import { materialize } from './kafkajs-records.js';
 import { ReprocessError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
 import type {
@@ -150,6 +151,15 @@ export function mapKafkaError(err: unknown, brokers: string[]): unknown {
 }
 
 /**
+ * The Kafka error code name (`PRODUCER_FENCED`, …) of an error from this client: kafkajs sets it as
+ * `type`, and hands a non-retriable broker error back wrapped, the broker's error as its cause.
+ */
+export function kafkaErrorType(err: unknown): string | undefined {
+  const e = err as { type?: string; cause?: { type?: string } } | null;
+  return e?.type ?? e?.cause?.type;
+}
+
+/**
  * CONCURRENT_TRANSACTIONS means the coordinator is still finishing this producer's previous
  * transaction; the Java client retries it, kafkajs does not for AddOffsetsToTxn.
  */
@@ -273,7 +283,7 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
         const partitions = md.topics[0]?.partitions ?? [];
         if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
       } catch (err) {
-        const type = (err as { type?: string }).type;
+        const type = kafkaErrorType(err);
         if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw mapKafkaError(err, brokers);
       }
       if (Date.now() > deadline) {
@@ -282,7 +292,7 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
           context: { endpoint: brokers.join(','), topic },
         });
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   };
   return {

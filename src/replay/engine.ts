@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { buildUpcastChain, recordsWithin, type JobSpec, type PartitionRange } from '../core/index.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
-import type { BatchContext, ConsumedBatch, ConsumedRecord, Consumer, EncodedBatch, KafkaClient, OutRecord, Producer } from '../kafka/index.js';
+import { kafkaErrorType, type BatchContext, type ConsumedBatch, type ConsumedRecord, type Consumer, type EncodedBatch, type KafkaClient, type OutRecord, type Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
 import type { RegistryClient } from '../registry/index.js';
 import { withVersion, type Catalog } from '../catalog/index.js';
@@ -341,7 +341,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       metrics?.transaction('committed');
     } catch (err) {
       await tx.abort().then(() => metrics?.transaction('aborted'), () => undefined);
-      const type = (err as { type?: string; cause?: { type?: string } }).type ?? (err as { cause?: { type?: string } }).cause?.type;
+      const type = kafkaErrorType(err);
       // CONCURRENT_TRANSACTIONS here is the coordinator already aborting this transaction for a
       // worker that is taking the partition's transactional id. The producer is dropped as when
       // fenced: kafkajs keeps one whose commit failed in a state no later transaction can leave.

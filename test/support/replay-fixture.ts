@@ -5,7 +5,7 @@ import avro from 'avsc';
 import { encodeWire, partitionForKey, uuidv5 } from '../../src/core/index.js';
 import type { KafkaClient, OutRecord } from '../../src/kafka/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
-import { testEndpoints, unique } from './env.js';
+import { testEndpoints, unique, waitFor } from './env.js';
 
 export const NAMESPACE = '6f1c4e8a-5b7d-4c2e-9a31-0d8e2f7b6c15';
 export const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -128,12 +128,8 @@ export async function createSource(client: KafkaClient, events: SourceEvent[], o
     // EndTxn returns before the coordinator has written the last transaction's markers, and until
     // it has, the partitions' end offsets (as read_committed readers see them) stop before it.
     // Tests take their windows from those offsets, so wait until they cover every record.
-    for (let waited = 0; ; waited += 50) {
-      const ends = (await admin.watermarks(topic)).reduce((n, w) => n + Number(w.high), 0);
-      if (ends >= records.length) break;
-      if (waited > 10_000) throw new Error(`${topic}: end offsets ${ends} still short of ${records.length} records 10 s after the last commit`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(`${topic}'s end offsets to cover its ${records.length} records`, async () =>
+      (await admin.watermarks(topic)).reduce((n, w) => n + Number(w.high), 0) >= records.length ? true : undefined);
   } else {
     const producer = await client.producer();
     await producer.send(topic, records);
