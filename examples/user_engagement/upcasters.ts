@@ -18,7 +18,12 @@ const upcasters: Record<number, Upcaster> = {
   // 1 → 2. v1 web clients sent country codes as typed ("br", " Br"); v2 producers validate
   // them. Normalise old events so they group with new ones under the country dimension.
   // (The demo's generated v1 events are already canonical, so here it changes nothing.)
-  1: (event) => ({ ...event, country: canonicalCountry(event.country) }),
+  // The event is this upcaster's own copy, so it is changed in place: a new object per event
+  // (`{ ...event, country }`) works too, and costs a few percent of a replay's CPU.
+  1: (event) => {
+    event.country = canonicalCountry(event.country);
+    return event;
+  },
 };
 
 function canonicalCountry(value: unknown): unknown {

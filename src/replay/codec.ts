@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
 import { rawView } from '../kafka/kafkajs-records.js';
 import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
@@ -132,6 +132,21 @@ export class SourceDecoder {
   /** Decode one value whose schema `prepare` has loaded. */
   decode(value: Buffer | null): DecodedEvent {
     const { schemaId, body } = decodeWireHeader(value);
+    return this.decodeBody(schemaId, body, 0, body.length);
+  }
+
+  /**
+   * As `decode`, for the value that lies at `buf[start, start + length)` (length -1: a null
+   * value): read where it lies, with no Buffer of its own.
+   */
+  decodeAt(buf: Buffer, start: number, length: number): DecodedEvent {
+    // Anything but a well-formed header takes decode's path, for its errors.
+    if (length < WIRE_HEADER_BYTES || buf[start] !== WIRE_MAGIC) return this.decode(length < 0 ? null : buf.subarray(start, start + length));
+    return this.decodeBody(buf.readInt32BE(start + 1), buf, start + WIRE_HEADER_BYTES, start + length);
+  }
+
+  /** Decodes the Avro body at `buf[from, end)` with the writer schema `schemaId`, then upcasts it. */
+  private decodeBody(schemaId: number, buf: Buffer, from: number, end: number): DecodedEvent {
     const type = this.types.get(schemaId);
     if (!type) {
       throw new DecodeError('unknown-schema-id', `schema id ${schemaId} is not in the registry (or is not an Avro schema)`, {
@@ -141,7 +156,10 @@ export class SourceDecoder {
     }
     let event: unknown;
     try {
-      event = type.fromBuffer(body);
+      // The body may be followed by other records' bytes: it must end exactly at `end`.
+      const read = type.decode(buf, from);
+      if (read.offset !== end) throw new Error(read.offset < 0 || read.offset > end ? 'truncated buffer' : 'trailing data');
+      event = read.value;
     } catch (err) {
       throw new DecodeError('bad-body', `the Avro body does not match schema id ${schemaId}: ${errorMessage(err)}`, { cause: err, context: { schemaId } });
     }

@@ -160,17 +160,52 @@ export function packChunk(records: readonly SourceRecord[], partition: number): 
   return { partition, offsets, timestamps, bytes: bytes.buffer, index };
 }
 
+/**
+ * A record of a chunk a processing thread was sent: where its key and value lie in the chunk's
+ * buffer (`view`, read by processChunk without a Buffer of its own), with the Buffers and strings
+ * of SourceRecord made only when asked.
+ */
+export class PackedRecord implements SourceRecord {
+  private offsetText: string | undefined;
+  constructor(readonly view: RawView, private readonly offsetString: string | null, private readonly timestampString: string | null) {}
+
+  get offset(): string {
+    return (this.offsetText ??= this.offsetString ?? String(this.view.offset));
+  }
+
+  get timestamp(): string {
+    return this.timestampString ?? String(this.view.timestamp);
+  }
+
+  get key(): Buffer | null {
+    const v = this.view;
+    return v.keyLength < 0 ? null : v.buffer.subarray(v.keyStart, v.keyStart + v.keyLength);
+  }
+
+  get value(): Buffer | null {
+    const v = this.view;
+    return v.valueLength < 0 ? null : v.buffer.subarray(v.valueStart, v.valueStart + v.valueLength);
+  }
+}
+
+/** Where a record lies, for records read in place (the client's) or sent to a processing thread; else null. */
+export function recordView(record: SourceRecord): RawView | null {
+  return record instanceof PackedRecord ? record.view : rawView(record);
+}
+
 export function unpackChunk(p: PackedChunk): SourceRecord[] {
-  const view = (start: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(p.bytes, start, length));
+  const buffer = Buffer.from(p.bytes);
   const out: SourceRecord[] = new Array(p.offsets.length);
+  const numbers = p.offsets instanceof Float64Array && p.timestamps instanceof Float64Array;
   for (let n = 0; n < p.offsets.length; n++) {
     const i = n * 4;
-    out[n] = {
-      offset: String(p.offsets[n]),
-      timestamp: String(p.timestamps[n]),
-      key: view(p.index[i] as number, p.index[i + 1] as number),
-      value: view(p.index[i + 2] as number, p.index[i + 3] as number),
+    // Offsets and timestamps sent as strings (the client's) stay strings: they may not fit a double.
+    const offset = numbers ? (p.offsets[n] as number) : Number(p.offsets[n]);
+    const timestamp = numbers ? (p.timestamps[n] as number) : Number(p.timestamps[n]);
+    const view: RawView = {
+      buffer, keyStart: p.index[i] as number, keyLength: p.index[i + 1] as number, valueStart: p.index[i + 2] as number, valueLength: p.index[i + 3] as number, offset, timestamp,
     };
+    out[n] = new PackedRecord(view, numbers ? null : (p.offsets[n] as string), numbers ? null : (p.timestamps[n] as string));
   }
   return out;
 }
