@@ -4,6 +4,9 @@ import { rawView } from '../kafka/kafkajs-records.js';
 import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
+import { installAvscStrings } from './avsc-strings.js';
+
+installAvscStrings();
 
 export interface DecodedEvent {
   /** The event lifted to the newest shape. */
