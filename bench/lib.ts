@@ -132,6 +132,21 @@ export function loadAverage(): number[] {
   return loadavg().map((n) => round(n, 2));
 }
 
+/**
+ * CPU seconds the hypervisor has taken from this machine's vCPUs since boot (steal time, the
+ * eighth field of /proc/stat's `cpu` line, in USER_HZ = 100 ticks a second), or null where the
+ * kernel does not say. On a shared VM, steal over a run tells a slow host from slow code.
+ */
+export function stealSeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+    const steal = Number(line?.trim().split(/\s+/)[8]);
+    return Number.isFinite(steal) ? steal / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
 // ───────────────────────── the machine ─────────────────────────
 
 export interface MachineInfo {

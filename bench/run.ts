@@ -26,7 +26,7 @@ import { defaultThreads } from '../dist/replay/workers.js';
 import { comparisonMemory, differences, evaluateGate, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
-  MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, timedKafka, vitestRunning,
+  MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, stealSeconds, timedKafka, vitestRunning,
   type BatchTimes,
 } from './lib.ts';
 import { naiveUuidv5, runNaive } from './naive.ts';
@@ -201,7 +201,12 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
   const stack = stackFacts();
   const machine = machineInfo(stack, installKafkajsFastpath());
-  const load = { vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[] };
+  const stealAtStart = stealSeconds();
+  const runStarted = performance.now();
+  const load = {
+    vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[],
+    stealSeconds: null as number | null, wallSeconds: 0,
+  };
   if (load.vitestRunningAtStart) log('WARNING: a vitest run is in progress; the broker is shared, so the figures will be disturbed');
   log(`run ${id}: ${o.records.toLocaleString('en-US')} records, ${o.partitions} partitions, phases ${o.phases.join(', ')}`);
 
@@ -524,6 +529,9 @@ async function main(): Promise<void> {
 
   load.vitestRunningAtEnd = vitestRunning();
   load.loadAvgAtEnd = loadAverage();
+  load.wallSeconds = round((performance.now() - runStarted) / 1000, 1);
+  const stealAtEnd = stealSeconds();
+  load.stealSeconds = stealAtStart === null || stealAtEnd === null ? null : round(stealAtEnd - stealAtStart, 2);
   const r = (a: { recordsPerSec: number } | null, b: { recordsPerSec: number } | null): number | null => (a && b ? round(a.recordsPerSec / b.recordsPerSec, 3) : null);
   const res = results;
   const file = `${stamp}.json`;
