@@ -84,8 +84,8 @@ export interface BenchResults {
   machine: MachineInfo;
   load: {
     vitestRunningAtStart: boolean; vitestRunningAtEnd: boolean; loadAvgAtStart: number[]; loadAvgAtEnd: number[];
-    /** CPU seconds the hypervisor took from the vCPUs over the run (/proc/stat steal), and the run's wall time; absent in older files. */
-    stealSeconds?: number | null; wallSeconds?: number;
+    /** CPU seconds the hypervisor took from the vCPUs over the run (/proc/stat steal); absent in older files. */
+    stealSeconds?: number | null;
   };
   source: SourceTopic | null;
   results: {
@@ -132,8 +132,8 @@ function header(r: BenchResults): string[] {
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${n(m.memoryBytes / 2 ** 30, 1)} GiB RAM, ${m.os} (Linux ${m.kernel}). ` +
       `Node ${m.node}, Kafka ${m.kafka} (one KRaft broker on this machine), ${m.registry}, kafkajs ${m.kafkajs} (product's fast path ${m.kafkajsFastpath ?? 'not recorded'}; the naive loop runs kafkajs as shipped), avsc ${m.avsc}, kcat ${m.kcat} (librdkafka ${m.librdkafka}).`,
     `Other load: vitest ${r.load.vitestRunningAtStart || r.load.vitestRunningAtEnd ? '**was running** (figures are disturbed)' : 'not running'}; load average ${r.load.loadAvgAtStart.join(' / ')} at start, ${r.load.loadAvgAtEnd.join(' / ')} at the end` +
-      (typeof r.load.stealSeconds === 'number' && r.load.wallSeconds
-        ? `; steal time (CPU the host took from the ${m.cores} vCPUs) ${n(r.load.stealSeconds, 1)} s over the run's ${n(r.load.wallSeconds, 0)} s.`
+      (typeof r.load.stealSeconds === 'number'
+        ? `; steal time (CPU the host took from the ${m.cores} vCPUs) ${n(r.load.stealSeconds, 1)} s over the run's ${n((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000, 0)} s.`
         : '.') +
       (r.options.threads !== undefined ? ` Replays with ${r.options.threads} processing thread${r.options.threads === 1 ? '' : 's'}.` : ''),
   ];

@@ -202,10 +202,8 @@ async function main(): Promise<void> {
   const stack = stackFacts();
   const machine = machineInfo(stack, installKafkajsFastpath());
   const stealAtStart = stealSeconds();
-  const runStarted = performance.now();
   const load = {
-    vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[],
-    stealSeconds: null as number | null, wallSeconds: 0,
+    vitestRunningAtStart: vitestRunning(), vitestRunningAtEnd: false, loadAvgAtStart: loadAverage(), loadAvgAtEnd: [] as number[], stealSeconds: null as number | null,
   };
   if (load.vitestRunningAtStart) log('WARNING: a vitest run is in progress; the broker is shared, so the figures will be disturbed');
   log(`run ${id}: ${o.records.toLocaleString('en-US')} records, ${o.partitions} partitions, phases ${o.phases.join(', ')}`);
@@ -529,7 +527,6 @@ async function main(): Promise<void> {
 
   load.vitestRunningAtEnd = vitestRunning();
   load.loadAvgAtEnd = loadAverage();
-  load.wallSeconds = round((performance.now() - runStarted) / 1000, 1);
   const stealAtEnd = stealSeconds();
   load.stealSeconds = stealAtStart === null || stealAtEnd === null ? null : round(stealAtEnd - stealAtStart, 2);
   const r = (a: { recordsPerSec: number } | null, b: { recordsPerSec: number } | null): number | null => (a && b ? round(a.recordsPerSec / b.recordsPerSec, 3) : null);

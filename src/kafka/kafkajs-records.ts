@@ -56,31 +56,15 @@ function varint(buf: Buffer, at: number, end: number, pos: Int32Array): number |
 }
 
 /**
- * One consumed record, with kafkajs's record fields (`magicByte`, `attributes`, `offset`,
- * `timestamp`, `key`, `value`, `headers`, `isControlRecord`, `batchContext`); the Buffers and
- * strings are made on first use.
+ * A record that knows where it lies (`view`): its offset and timestamp as strings and its key and
+ * value as Buffers are made on first use.
  */
-export class LazyRecord {
-  readonly magicByte: number;
-  readonly attributes: number;
-  readonly isControlRecord: boolean;
+export class ViewRecord {
   private offsetText: string | undefined;
   private keyBuffer: Buffer | null | undefined;
   private valueBuffer: Buffer | null | undefined;
-  private headerMap: Record<string, HeaderValue | HeaderValue[]> | undefined;
 
-  constructor(
-    readonly view: RawView,
-    /** Where the header count starts, and where the record ends. */
-    private readonly headersAt: number,
-    private readonly end: number,
-    readonly batchContext: RecordContext,
-    attributes: number,
-  ) {
-    this.magicByte = batchContext.magicByte ?? 2;
-    this.attributes = attributes;
-    this.isControlRecord = batchContext.isControlBatch;
-  }
+  constructor(readonly view: RawView) {}
 
   get offset(): string {
     return (this.offsetText ??= String(this.view.offset));
@@ -104,6 +88,32 @@ export class LazyRecord {
       this.valueBuffer = v.valueLength < 0 ? null : v.buffer.subarray(v.valueStart, v.valueStart + v.valueLength);
     }
     return this.valueBuffer;
+  }
+}
+
+/**
+ * One consumed record, with kafkajs's record fields (`magicByte`, `attributes`, `offset`,
+ * `timestamp`, `key`, `value`, `headers`, `isControlRecord`, `batchContext`); the Buffers and
+ * strings are made on first use.
+ */
+export class LazyRecord extends ViewRecord {
+  readonly magicByte: number;
+  readonly attributes: number;
+  readonly isControlRecord: boolean;
+  private headerMap: Record<string, HeaderValue | HeaderValue[]> | undefined;
+
+  constructor(
+    view: RawView,
+    /** Where the header count starts, and where the record ends. */
+    private readonly headersAt: number,
+    private readonly end: number,
+    readonly batchContext: RecordContext,
+    attributes: number,
+  ) {
+    super(view);
+    this.magicByte = batchContext.magicByte ?? 2;
+    this.attributes = attributes;
+    this.isControlRecord = batchContext.isControlBatch;
   }
 
   get headers(): Record<string, HeaderValue | HeaderValue[]> {
@@ -135,9 +145,9 @@ export class LazyRecord {
   }
 }
 
-/** The record's raw view when it is a LazyRecord (the caller may copy its bytes straight out), else null. */
+/** The record's raw view when it is read in place (the caller may copy its bytes straight out), else null. */
 export function rawView(record: unknown): RawView | null {
-  return record instanceof LazyRecord ? record.view : null;
+  return record instanceof ViewRecord ? record.view : null;
 }
 
 /** A plain record object with kafkajs's fields, for consumers that did not ask for lazy records. */

@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
 import { rawView } from '../kafka/kafkajs-records.js';
 import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
@@ -143,9 +143,10 @@ export class SourceDecoder {
    * value): read where it lies, with no Buffer of its own.
    */
   decodeAt(buf: Buffer, start: number, length: number): DecodedEvent {
+    const schemaId = wireSchemaIdAt(buf, start, length);
     // Anything but a well-formed header takes decode's path, for its errors.
-    if (length < WIRE_HEADER_BYTES || buf[start] !== WIRE_MAGIC) return this.decode(length < 0 ? null : buf.subarray(start, start + length));
-    return this.decodeBody(buf.readInt32BE(start + 1), buf, start + WIRE_HEADER_BYTES, start + length);
+    if (schemaId === null) return this.decode(length < 0 ? null : buf.subarray(start, start + length));
+    return this.decodeBody(schemaId, buf, start + WIRE_HEADER_BYTES, start + length);
   }
 
   /** Decodes the Avro body at `buf[from, end)` with the writer schema `schemaId`, then upcasts it. */

@@ -2,12 +2,12 @@ import { DecodeError, partitionForAsciiKey, partitionForKey } from '../core/inde
 import { ReprocessError } from '../errors.js';
 import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
 import type { ConsumedRecord, EncodedBatch } from '../kafka/index.js';
+import { rawView } from '../kafka/kafkajs-records.js';
 import { EncodedBatchBuilder } from '../kafka/record-batch.js';
 import { newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
 import type { SinkEncoder, SourceDecoder } from './codec.js';
 import { describeFailure, type FailureInfo, type FailureStage } from './dlq.js';
 import type { Transform } from './modules.js';
-import { recordView } from './workers.js';
 
 /** What processing a chunk needs: pure work, no Kafka, so it runs on the main thread or a worker thread alike. */
 export interface ChunkEnv {
@@ -71,7 +71,7 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
     const rec = records[src] as SourceRecord;
     taken++;
     // Read where the record lies when it says where: no Buffer for its value.
-    const view = recordView(rec);
+    const view = rawView(rec);
     let decoded;
     try {
       if (view === null) {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import { rawView, type RawView } from '../kafka/kafkajs-records.js';
+import { ViewRecord, rawView, type RawView } from '../kafka/kafkajs-records.js';
 import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
@@ -161,38 +161,27 @@ export function packChunk(records: readonly SourceRecord[], partition: number): 
 }
 
 /**
- * A record of a chunk a processing thread was sent: where its key and value lie in the chunk's
- * buffer (`view`, read by processChunk without a Buffer of its own), with the Buffers and strings
- * of SourceRecord made only when asked.
+ * A record of a chunk a processing thread was sent whose offset and timestamp came as text (the
+ * client's, which may not fit a double): it answers with that text. The others are ViewRecords.
  */
-export class PackedRecord implements SourceRecord {
-  private offsetText: string | undefined;
-  constructor(readonly view: RawView, private readonly offsetString: string | null, private readonly timestampString: string | null) {}
-
-  get offset(): string {
-    return (this.offsetText ??= this.offsetString ?? String(this.view.offset));
+export class PackedRecord extends ViewRecord {
+  constructor(view: RawView, private readonly givenOffset: string, private readonly givenTimestamp: string) {
+    super(view);
   }
 
-  get timestamp(): string {
-    return this.timestampString ?? String(this.view.timestamp);
+  override get offset(): string {
+    return this.givenOffset;
   }
 
-  get key(): Buffer | null {
-    const v = this.view;
-    return v.keyLength < 0 ? null : v.buffer.subarray(v.keyStart, v.keyStart + v.keyLength);
-  }
-
-  get value(): Buffer | null {
-    const v = this.view;
-    return v.valueLength < 0 ? null : v.buffer.subarray(v.valueStart, v.valueStart + v.valueLength);
+  override get timestamp(): string {
+    return this.givenTimestamp;
   }
 }
 
-/** Where a record lies, for records read in place (the client's) or sent to a processing thread; else null. */
-export function recordView(record: SourceRecord): RawView | null {
-  return record instanceof PackedRecord ? record.view : rawView(record);
-}
-
+/**
+ * The chunk's records, each a ViewRecord over the chunk's buffer: processChunk reads them where
+ * they lie (`rawView`), and their Buffers and strings are made only when asked.
+ */
 export function unpackChunk(p: PackedChunk): SourceRecord[] {
   const buffer = Buffer.from(p.bytes);
   const out: SourceRecord[] = new Array(p.offsets.length);
@@ -205,7 +194,7 @@ export function unpackChunk(p: PackedChunk): SourceRecord[] {
     const view: RawView = {
       buffer, keyStart: p.index[i] as number, keyLength: p.index[i + 1] as number, valueStart: p.index[i + 2] as number, valueLength: p.index[i + 3] as number, offset, timestamp,
     };
-    out[n] = new PackedRecord(view, numbers ? null : (p.offsets[n] as string), numbers ? null : (p.timestamps[n] as string));
+    out[n] = numbers ? new ViewRecord(view) : new PackedRecord(view, p.offsets[n] as string, p.timestamps[n] as string);
   }
   return out;
 }

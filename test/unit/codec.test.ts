@@ -2,7 +2,8 @@ import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { DecodeError, buildUpcastChain, encodeWire } from '../../src/core/index.js';
 import { SourceDecoder } from '../../src/replay/codec.js';
-import { PackedRecord, packChunk, recordView, unpackChunk, type PackedChunk } from '../../src/replay/workers.js';
+import { rawView } from '../../src/kafka/kafkajs-records.js';
+import { PackedRecord, packChunk, unpackChunk, type PackedChunk } from '../../src/replay/workers.js';
 
 const schema = { type: 'record', name: 'E', fields: [{ name: 'v', type: 'int' }, { name: 'name', type: 'string' }, { name: 'tags', type: { type: 'array', items: 'string' } }] };
 const type = avro.Type.forSchema(schema as avro.Schema);
@@ -67,9 +68,9 @@ describe('a chunk sent to a processing thread', () => {
       ['9007199254740995', '1700000000001', null, null],
     ]);
     expect(out[0]).toBeInstanceOf(PackedRecord);
-    const view = recordView(out[0] as PackedRecord);
+    const view = rawView(out[0] as PackedRecord);
     expect(view?.buffer.subarray(view.valueStart, view.valueStart + view.valueLength).toString('hex')).toBe('0001');
-    expect(recordView(records[0] as never)).toBeNull();
+    expect(rawView(records[0] as never)).toBeNull();
   });
 
   it('reads numbers as numbers and makes the same strings', () => {
