@@ -50,7 +50,7 @@ const AGENTS = [
 const REFERRERS = ['home', 'search', 'email', 'ad', 'social', 'direct'];
 
 /** The first `count` events of the demo history, spread evenly over its 91 days, with EXTRA_FIELDS filled in. */
-function* demoEvents(count: number): Generator<GeneratedEvent> {
+export function* demoEvents(count: number): Generator<GeneratedEvent> {
   const perDay = Math.ceil(count / DEMO_HISTORY.days);
   const rand = mulberry32(7);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;

@@ -5,8 +5,11 @@ import type { ConsumedRecord } from '../kafka/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 import { installAvscStrings } from './avsc-strings.js';
+import { compileFastRead, type FastRead } from './avro-read.js';
 
 installAvscStrings();
+/** `REPROCESS_AVSC_FASTPATH=0` decodes with avsc alone too. */
+const FAST_READ = process.env.REPROCESS_AVSC_FASTPATH !== '0';
 
 export interface DecodedEvent {
   /** The event lifted to the newest shape. */
@@ -47,6 +50,8 @@ export interface SourceDecoderOptions {
  */
 export class SourceDecoder {
   private readonly types = new Map<number, avro.Type>();
+  /** Per schema id, the faster reader of avro-read.ts where the schema suits it (avsc decides the rest). */
+  private readonly readers = new Map<number, FastRead>();
   private readonly unknownIds = new Set<number>();
   private readonly subjectVersion = new Map<number, number | null>();
   private readonly known: SchemaEntry[] = [];
@@ -64,7 +69,12 @@ export class SourceDecoder {
     for (const e of entries) {
       if (this.types.has(e.id) || this.unknownIds.has(e.id)) continue;
       if (e.schema === null) this.unknownIds.add(e.id);
-      else this.types.set(e.id, avro.Type.forSchema(JSON.parse(e.schema) as avro.Schema, { wrapUnions: false }));
+      else {
+        const type = avro.Type.forSchema(JSON.parse(e.schema) as avro.Schema, { wrapUnions: false });
+        this.types.set(e.id, type);
+        const reader = FAST_READ ? compileFastRead(type) : null;
+        if (reader) this.readers.set(e.id, reader);
+      }
       this.subjectVersion.set(e.id, e.subjectVersion);
       this.known.push(e);
     }
@@ -158,6 +168,12 @@ export class SourceDecoder {
         context: { schemaId },
       });
     }
+    // A body the faster reader reads cleanly is what avsc would read; anything else, avsc reads (and fails as it does).
+    const reader = this.readers.get(schemaId);
+    if (reader !== undefined) {
+      const fast = reader(buf, from, end);
+      if (fast !== undefined) return this.lift(fast as Event, schemaId);
+    }
     let event: unknown;
     try {
       // The body may be followed by other records' bytes: it must end exactly at `end`.
@@ -170,8 +186,13 @@ export class SourceDecoder {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) {
       throw new DecodeError('bad-body', `schema id ${schemaId} is not a record schema`, { context: { schemaId } });
     }
+    return this.lift(event as Event, schemaId);
+  }
+
+  /** Reads the decoded event's version and upcasts it. */
+  private lift(event: Event, schemaId: number): DecodedEvent {
     // Freshly decoded and held by nobody else: handed to the upcast chain to change in place.
-    const plain = event as Event;
+    const plain = event;
     const version = readVersion(plain, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
     if (version === null) {
       throw new DecodeError('unknown-version', `the event has no ${this.options.versionField} field and schema id ${schemaId} is not a version of ${this.options.subject}`, {
