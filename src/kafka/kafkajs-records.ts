@@ -56,6 +56,18 @@ function varint(buf: Buffer, at: number, end: number, pos: Int32Array): number |
 }
 
 /**
+ * `String(n)` for a whole number, faster for the 13-digit ones that millisecond timestamps are:
+ * V8 writes a number above 2^31 through its general double-to-text path, and two halves below
+ * 2^31 through its small-integer one (a replay reads one timestamp per record).
+ */
+export function decimal(n: number): string {
+  if (!(n >= 1e6 && n <= Number.MAX_SAFE_INTEGER) || !Number.isInteger(n)) return String(n);
+  const high = Math.floor(n / 1e6);
+  // 1e6 + low has seven digits: the six of low, zero-padded, after a leading 1.
+  return `${high}${String(1e6 + (n - high * 1e6)).slice(1)}`;
+}
+
+/**
  * A record that knows where it lies (`view`): its offset and timestamp as strings and its key and
  * value as Buffers are made on first use.
  */
@@ -71,7 +83,7 @@ export class ViewRecord {
   }
 
   get timestamp(): string {
-    return String(this.view.timestamp);
+    return decimal(this.view.timestamp);
   }
 
   get key(): Buffer | null {

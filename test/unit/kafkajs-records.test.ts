@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { originalKafkajs, rng } from './helpers.js';
 import { fastBatch } from '../../src/kafka/kafkajs-fastpath.js';
-import { LazyRecord, makeRecordBatchDecoder, materialize, rawView } from '../../src/kafka/kafkajs-records.js';
+import { LazyRecord, decimal, makeRecordBatchDecoder, materialize, rawView } from '../../src/kafka/kafkajs-records.js';
 import { packChunk, unpackChunk } from '../../src/replay/workers.js';
 
 const require = createRequire(import.meta.url);
@@ -57,6 +57,18 @@ async function randomBatch(next: () => number, i: number, uncompressed = false):
   buf.writeInt16BE(buf.readInt16BE(21) | attributes, 21);
   return buf;
 }
+
+describe('decimal', () => {
+  it('writes every number as String does', () => {
+    const next = rng(17);
+    const edges = [0, -0, 1, -1, 999_999, 1e6, 1e6 + 1, 1_000_000_999_999, 1_733_000_000_000, 2 ** 31, 2 ** 53 - 1, 2 ** 53, 2 ** 60, -1_733_000_000_000, 1.5, 1e21, NaN, Infinity];
+    for (const n of edges) expect(decimal(n), String(n)).toBe(String(n));
+    for (let i = 0; i < 20_000; i++) {
+      const n = Math.floor(next() * 10 ** Math.floor(next() * 16));
+      expect(decimal(n)).toBe(String(n));
+    }
+  });
+});
 
 describe('lazy records', () => {
   it('read every record batch exactly as kafkajs does, for 300 random batches, and leave the decoder where kafkajs does', async () => {
