@@ -6,10 +6,11 @@ import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 import { installAvscStrings } from './avsc-strings.js';
 import { compileFastRead, type FastRead } from './avro-read.js';
+import { compileFastWrite, type FastWrite } from './avro-write.js';
 
 installAvscStrings();
-/** `REPROCESS_AVSC_FASTPATH=0` decodes with avsc alone too. */
-const FAST_READ = process.env.REPROCESS_AVSC_FASTPATH !== '0';
+/** `REPROCESS_AVSC_FASTPATH=0` decodes and encodes with avsc alone too. */
+const FAST_CODECS = process.env.REPROCESS_AVSC_FASTPATH !== '0';
 
 export interface DecodedEvent {
   /** The event lifted to the newest shape. */
@@ -72,7 +73,7 @@ export class SourceDecoder {
       else {
         const type = avro.Type.forSchema(JSON.parse(e.schema) as avro.Schema, { wrapUnions: false });
         this.types.set(e.id, type);
-        const reader = FAST_READ ? compileFastRead(type) : null;
+        const reader = FAST_CODECS ? compileFastRead(type) : null;
         if (reader) this.readers.set(e.id, reader);
       }
       this.subjectVersion.set(e.id, e.subjectVersion);
@@ -232,8 +233,11 @@ export class SinkEncoder {
   readonly type: avro.Type;
   /** Records are encoded here behind the wire header, then copied out once (no concat). */
   private scratch: Buffer;
+  /** The faster writer of avro-write.ts where the schema suits it; avsc writes what it leaves. */
+  private readonly write: FastWrite | null;
   constructor(schema: object, readonly schemaId: number) {
     this.type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+    this.write = FAST_CODECS ? compileFastWrite(this.type) : null;
     this.scratch = encodeWire(schemaId, Buffer.alloc(64 * 1024 - WIRE_HEADER_BYTES));
   }
 
@@ -251,6 +255,10 @@ export class SinkEncoder {
 
   /** Encodes a record into `scratchBuffer`, behind the wire header; returns its length. */
   encodeToScratch(record: unknown): number {
+    if (this.write !== null) {
+      const end = this.write(record, this.scratch, WIRE_HEADER_BYTES);
+      if (end >= 0) return end;
+    }
     try {
       let end = this.type.encode(record, this.scratch, WIRE_HEADER_BYTES);
       if (end < 0) {
