@@ -179,10 +179,12 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       let value: Record<string, unknown>;
       try {
         const id = rv ? wireSchemaIdAt(rv.buffer, rv.valueStart, rv.valueLength) : null;
-        const { schemaId, body } = rv && id !== null
-          ? { schemaId: id, body: rv.buffer.subarray(rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength) }
-          : decodeWireHeader(r.value);
-        value = (readers.get(schemaId) as Projection).read(body);
+        if (rv && id !== null) {
+          value = (readers.get(id) as Projection).readAt(rv.buffer, rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength);
+        } else {
+          const { schemaId, body } = decodeWireHeader(r.value);
+          value = (readers.get(schemaId) as Projection).read(body);
+        }
       } catch (err) {
         throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
       }

@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { compileFastRead, type FastRead } from '../replay/avro-read.js';
 
 /** Reads some fields of Avro records written with one schema. */
 export interface Projection {
@@ -6,7 +7,24 @@ export interface Projection {
   readonly fields: readonly string[];
   /** True when it skips the other fields; false when it decodes whole records. */
   readonly projected: boolean;
+  /** True when a compiled reader (src/replay/avro-read.ts) reads the records, avsc only what it leaves. */
+  readonly compiled: boolean;
   read(body: Buffer): Record<string, unknown>;
+  /** As `read`, for the body that lies at `buf[start, end)`. */
+  readAt(buf: Buffer, start: number, end: number): Record<string, unknown>;
+}
+
+/** `REPROCESS_AVSC_FASTPATH=0` reads with avsc alone. */
+const COMPILED = process.env.REPROCESS_AVSC_FASTPATH !== '0';
+
+function reading(fast: FastRead | null, slow: (body: Buffer) => Record<string, unknown>): Pick<Projection, 'compiled' | 'read' | 'readAt'> {
+  const readAt = (buf: Buffer, start: number, end: number): Record<string, unknown> => {
+    // What the compiled reader does not read cleanly, avsc reads (and refuses as it does).
+    const v = fast?.(buf, start, end);
+    if (v !== undefined) return v as Record<string, unknown>;
+    return slow(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  };
+  return { compiled: fast !== null, readAt, read: (body) => readAt(body, 0, body.length) };
 }
 
 /**
@@ -19,7 +37,10 @@ export interface Projection {
  * decodes whole records instead.
  */
 export function projection(writer: avro.Type, fields: readonly string[]): Projection {
-  const whole = (): Projection => ({ fields: present, projected: false, read: (body) => writer.fromBuffer(body) as Record<string, unknown> });
+  const whole = (): Projection => ({
+    fields: present, projected: false,
+    ...reading(COMPILED ? compileFastRead(writer) : null, (body) => writer.fromBuffer(body) as Record<string, unknown>),
+  });
   const schema = writer.schema() as { type?: string; fields?: { name: string }[] };
   const wanted = new Set(fields);
   const kept = (schema.fields ?? []).filter((f) => wanted.has(f.name));
@@ -33,5 +54,8 @@ export function projection(writer: avro.Type, fields: readonly string[]): Projec
   } catch {
     return whole();
   }
-  return { fields: present, projected: true, read: (body) => reader.fromBuffer(body, resolver) as Record<string, unknown> };
+  return {
+    fields: present, projected: true,
+    ...reading(COMPILED ? compileFastRead(writer, present) : null, (body) => reader.fromBuffer(body, resolver) as Record<string, unknown>),
+  };
 }

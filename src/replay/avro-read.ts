@@ -27,12 +27,15 @@ class Unsupported extends Error {}
 
 /**
  * A reader for `type`'s schema, or null when the schema has a part this reader leaves to avsc
- * (arrays, maps, a name it cannot place, a recursive record).
+ * (arrays, maps, a name it cannot place, a recursive record). With `keep`, the records it gives
+ * hold only those of the record's fields (in the schema's order): the others are stepped over,
+ * their strings never made, as avsc does when it resolves the writer's schema to a reader's
+ * schema of those fields.
  */
-export function compileFastRead(type: avro.Type): FastRead | null {
+export function compileFastRead(type: avro.Type, keep?: readonly string[]): FastRead | null {
   if (type.typeName !== 'record') return null;
   try {
-    return new Compiler().compile(type.schema() as Schema);
+    return new Compiler(keep ? new Set(keep) : null).compile(type.schema() as Schema);
   } catch (err) {
     if (err instanceof Unsupported) return null;
     throw err;
@@ -50,6 +53,11 @@ class Compiler {
   private vars = 0;
   private readonly stack = new Set<string>();
   private readonly declared: string[] = [];
+  /** While true, strings, bytes and fixed are stepped over, not made (a field the caller does not keep). */
+  private skipping = false;
+
+  /** `keep`: the top-level record's fields to give (null: all of them). */
+  constructor(private keep: Set<string> | null) {}
 
   compile(schema: Schema): FastRead {
     const out = this.local();
@@ -149,11 +157,11 @@ class Compiler {
       case 'string':
         return `${this.varint('len', false)}
           if (len < 0 || p + len > n) return undefined;
-          ${into} = utf8(s, p, len, buf, start); p += len;`;
+          ${this.skipping ? '' : `${into} = utf8(s, p, len, buf, start);`} p += len;`;
       case 'bytes':
         return `${this.varint('len', false)}
           if (len < 0 || p + len > n) return undefined;
-          ${into} = Buffer.from(buf.subarray(start + p, start + p + len)); p += len;`;
+          ${this.skipping ? '' : `${into} = Buffer.from(buf.subarray(start + p, start + p + len));`} p += len;`;
       default:
         throw new Unsupported(name);
     }
@@ -187,13 +195,20 @@ class Compiler {
     if (!Array.isArray(fields)) throw new Unsupported('record without fields');
     const parts: string[] = [];
     const entries: string[] = [];
+    // The fields to keep apply to the outermost record only.
+    const keep = this.keep;
+    this.keep = null;
+    const skipping = this.skipping;
     for (const field of fields as { name?: unknown; type?: Schema }[]) {
       if (typeof field.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(field.name) || UNSAFE_NAMES.has(field.name) || field.type === undefined) {
         throw new Unsupported('field name');
       }
       const v = this.local();
+      const kept = keep === null || keep.has(field.name);
+      this.skipping = skipping || !kept;
       parts.push(this.read(field.type, v));
-      entries.push(`${field.name}: ${v}`);
+      this.skipping = skipping;
+      if (kept) entries.push(`${field.name}: ${v}`);
     }
     this.stack.delete(full);
     return `${parts.join('\n')}
@@ -214,7 +229,7 @@ class Compiler {
     const size = Number(schema.size);
     if (!Number.isInteger(size) || size < 0) throw new Unsupported('fixed size');
     return `if (p + ${size} > n) return undefined;
-      ${into} = Buffer.from(buf.subarray(start + p, start + p + ${size})); p += ${size};`;
+      ${this.skipping ? '' : `${into} = Buffer.from(buf.subarray(start + p, start + p + ${size}));`} p += ${size};`;
   }
 }
 

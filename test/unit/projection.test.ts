@@ -75,4 +75,39 @@ describe('projection', () => {
     expect(() => p.read(body.subarray(0, body.length - 3))).toThrow();
     expect(() => WRITER.fromBuffer(body.subarray(0, body.length - 3))).toThrow();
   });
+
+  it('reads records of a schema without arrays or maps with the compiled reader, as avsc reads them, wherever they lie', () => {
+    const writer = avro.Type.forSchema({
+      type: 'record', name: 'Out', fields: [
+        { name: 'user_id', type: 'string' },
+        { name: 'country', type: ['null', 'string'] },
+        { name: 'segment', type: { type: 'enum', name: 'Segment', symbols: ['FREE', 'PRO'] } },
+        { name: 'device', type: ['null', { type: 'record', name: 'Device', fields: [{ name: 'os', type: 'string' }] }] },
+        { name: 'hash', type: { type: 'fixed', name: 'Hash', size: 2 } },
+        { name: 'raw', type: 'bytes' },
+        { name: 'revenue_usd', type: ['null', 'double'] },
+        { name: 'product_category', type: 'string' },
+      ],
+    } as avro.Schema, { wrapUnions: false });
+    const fields = ['country', 'revenue_usd', 'product_category', 'segment'];
+    const p = projection(writer, fields);
+    expect(p.projected).toBe(true);
+    expect(p.compiled).toBe(true);
+    const avscReader = avro.Type.forSchema({ ...(writer.schema() as object), fields: (writer.schema() as { fields: { name: string }[] }).fields.filter((f) => fields.includes(f.name)) } as avro.Schema, { wrapUnions: false });
+    const resolver = avscReader.createResolver(writer);
+    for (let i = 0; i < 2_000; i++) {
+      const record = {
+        user_id: `u-${i}-${'é'.repeat(i % 3)}`, country: i % 7 === 0 ? null : ['DE', 'Ísland', '日本'][i % 3], segment: i % 2 ? 'PRO' : 'FREE',
+        device: i % 3 ? null : { os: 'ios' }, hash: Buffer.from([i & 0xff, 7]), raw: Buffer.from(`r${i}`), revenue_usd: i % 5 ? i * 0.37 : null, product_category: ['books', '', 'spiel'][i % 3],
+      };
+      const body = writer.toBuffer(record);
+      const buf = Buffer.concat([Buffer.alloc(i % 5, 0x80), body, Buffer.alloc(3, 0x81)]);
+      const got = p.readAt(buf, i % 5, (i % 5) + body.length);
+      expect(Object.keys(got)).toEqual(['country', 'segment', 'revenue_usd', 'product_category']);
+      expect({ ...got }).toEqual({ ...(avscReader.fromBuffer(body, resolver) as object) });
+    }
+    const body = writer.toBuffer({ user_id: 'u', country: 'DE', segment: 'PRO', device: null, hash: Buffer.alloc(2), raw: Buffer.alloc(0), revenue_usd: 1.5, product_category: 'books' });
+    expect(() => p.readAt(body, 0, body.length - 3)).toThrow();
+    expect(() => p.read(Buffer.concat([body, Buffer.from([0])]))).toThrow();
+  });
 });
