@@ -29,6 +29,30 @@ export function rng(seed: number): () => number {
   };
 }
 
+/**
+ * Alphabets for random Avro strings: ASCII, two- and three-byte UTF-8, astral (surrogate pairs),
+ * the edges of each UTF-8 length, Latin-1 letters, and lone surrogates.
+ */
+export const STRING_ALPHABETS = ['abcXYZ019-:/ ', 'aé€ü', 'a\u{1F600}b', '\u0000\u007f\u0080\u07ff\u0800', 'ÿþ', '\ud800x\udc00'];
+
+/** A random string of the n-th alphabet (in turn), now and then longer than 64 characters. */
+export function randomString(next: () => number, n: number, alphabets: readonly string[] = STRING_ALPHABETS): string {
+  const alphabet = [...(alphabets[n % alphabets.length] as string)];
+  const length = Math.floor(next() * (n % 4 === 0 ? 150 : 70));
+  let s = '';
+  for (let i = 0; i < length; i++) s += alphabet[Math.floor(next() * alphabet.length)] as string;
+  return s;
+}
+
+/**
+ * A random whole number for an Avro long, of any size up to 2^51 (beyond it avsc's own writer
+ * loses precision on negative longs, whose zigzag form passes 2^53), never -0 (Avro cannot carry it).
+ */
+export function randomLong(next: () => number): number {
+  const scale = [1, 1e3, 2 ** 30, 2 ** 31, 2 ** 40, 2 ** 51][Math.floor(next() * 6)] as number;
+  return Math.round((next() * 2 - 1) * scale) + 0;
+}
+
 const requireHere = createRequire(import.meta.url);
 
 /** A kafkajs module as shipped, compiled afresh, whatever the module cache holds (the fast path replaces some). */
