@@ -295,6 +295,25 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
       await sleep(100);
     }
   };
+  /**
+   * Offsets asked of a partition whose leadership is moving (or, on KRaft, of a topic created a
+   * moment ago by another process, which this one did not wait for) are refused with
+   * NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE, which Kafka clients retry: so does this, for
+   * up to 10 s, after refreshing the topic's metadata.
+   */
+  const offsets = async <T>(topic: string, fn: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        const type = kafkaErrorType(err);
+        if ((type !== 'NOT_LEADER_FOR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline) throw mapKafkaError(err, brokers);
+      }
+      await sleep(100);
+      await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+    }
+  };
   return {
     listTopics: () => g(() => admin.listTopics()),
     async topicExists(topic) {
@@ -323,13 +342,13 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
       return md.topics[0]?.partitions.length ?? 0;
     },
     async watermarks(topic) {
-      const offs = await g(() => admin.fetchTopicOffsets(topic));
+      const offs = await offsets(topic, () => admin.fetchTopicOffsets(topic));
       return offs.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
     },
     async offsetsForTimestamp(topic, ts) {
-      const offs = await g(() => admin.fetchTopicOffsetsByTimestamp(topic, ts));
+      const offs = await offsets(topic, () => admin.fetchTopicOffsetsByTimestamp(topic, ts));
       // kafkajs answers with the high watermark where no record is that late; report that as null.
-      const high = new Map((await g(() => admin.fetchTopicOffsets(topic))).map((o) => [o.partition, o.high]));
+      const high = new Map((await offsets(topic, () => admin.fetchTopicOffsets(topic))).map((o) => [o.partition, o.high]));
       return offs
         .map((o) => ({ partition: o.partition, offset: o.offset === '-1' ? null : o.offset === high.get(o.partition) ? null : o.offset }))
         .sort((a, b) => a.partition - b.partition);
@@ -362,7 +381,7 @@ function wrapAdmin(admin: JsAdmin, brokers: string[]): KafkaAdmin & { close(): P
       for (const t of committed) {
         if (!t.partitions.some((p) => p.offset !== '-1')) continue;
         topics.push(t.topic);
-        const high = new Map((await g(() => admin.fetchTopicOffsets(t.topic))).map((o) => [o.partition, BigInt(o.high)]));
+        const high = new Map((await offsets(t.topic, () => admin.fetchTopicOffsets(t.topic))).map((o) => [o.partition, BigInt(o.high)]));
         for (const p of t.partitions) {
           const end = high.get(p.partition) ?? 0n;
           const at = p.offset === '-1' ? 0n : BigInt(p.offset);
