@@ -2,8 +2,8 @@
  * A faster writer for the common shape of output schemas, the counterpart of avro-read.ts: a
  * record of primitives, enums, fixed, nested records and unwrapped unions of these. It writes the
  * bytes avsc's `Type.encode` writes for the same value (`wrapUnions: false`), in one generated
- * function per schema with no call per field, and writes strings shorter than 64 characters byte
- * by byte while they are ASCII.
+ * function per schema with no call per field. ASCII strings shorter than 64 characters are written
+ * in place: below 16 characters byte by byte, from 16 with one `utf8Write`.
  *
  * Anything it is not sure of, it leaves to avsc by answering -1: a value avsc would refuse (a
  * missing field, a string where a number goes, a long beyond 2^53, …), a field left undefined
