@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { FastpathState } from '../dist/kafka/kafkajs-fastpath.js';
 import type { BatchContext, ConsumedBatch, Consumer, ConsumerHandlers, KafkaClient, Producer, Transaction } from '../dist/kafka/index.js';
 
@@ -103,8 +104,17 @@ function ticksPerSecond(): number {
 
 /** utime + stime of a running process, in seconds; null when it cannot be read. */
 export function processCpuSeconds(pid: number): number | null {
+  return statCpuSeconds(`/proc/${String(pid)}/stat`);
+}
+
+/** CPU seconds of one thread (`/proc/<pid>/task/<tid>`) so far, or null once it has ended. */
+export function threadCpuSeconds(pid: number, tid: string): number | null {
+  return statCpuSeconds(`/proc/${String(pid)}/task/${tid}/stat`);
+}
+
+function statCpuSeconds(path: string): number | null {
   try {
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
@@ -370,4 +380,23 @@ export function figures(input: {
     f.finishSeconds = t.lastBatchDoneAt === null ? null : round(input.wallSeconds - (t.lastBatchDoneAt - input.startedAt) / 1000, 3);
   }
   return f;
+}
+
+/** What `reprocess stack status` says of the stack the bench runs on. */
+export interface StackFacts {
+  kafka: string;
+  registry: string;
+  brokerPid: number | null;
+}
+
+export function stackFacts(root: string): StackFacts {
+  try {
+    const out = execFileSync(process.execPath, [join(root, 'dist/bin/reprocess.js'), 'stack', 'status', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const services = (JSON.parse(out) as { services: { service: string; version?: string; pid?: number; ownership?: string }[] }).services;
+    const kafka = services.find((s) => s.service === 'kafka');
+    const registry = services.find((s) => s.service === 'registry');
+    return { kafka: kafka?.version ?? 'unknown', registry: registry?.version ?? 'unknown registry', brokerPid: kafka?.pid ?? null };
+  } catch {
+    return { kafka: 'unknown', registry: 'unknown registry', brokerPid: null };
+  }
 }

@@ -8,7 +8,7 @@
  *
  * Imports the product from dist/ (built by `npm run build`), as Node runs this file directly.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,7 +26,7 @@ import { defaultThreads } from '../dist/replay/workers.js';
 import { comparisonMemory, differences, evaluateGate, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
-  MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, stealSeconds, timedKafka, vitestRunning,
+  MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, stackFacts, stealSeconds, timedKafka, vitestRunning,
   type BatchTimes,
 } from './lib.ts';
 import { naiveUuidv5, runNaive } from './naive.ts';
@@ -126,23 +126,6 @@ function options() {
   };
 }
 
-interface StackFacts {
-  kafka: string;
-  registry: string;
-  brokerPid: number | null;
-}
-
-function stackFacts(): StackFacts {
-  try {
-    const out = execFileSync(process.execPath, [join(ROOT, 'dist/bin/reprocess.js'), 'stack', 'status', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const services = (JSON.parse(out) as { services: { service: string; version?: string; pid?: number; ownership?: string }[] }).services;
-    const kafka = services.find((s) => s.service === 'kafka');
-    const registry = services.find((s) => s.service === 'registry');
-    return { kafka: kafka?.version ?? 'unknown', registry: registry?.version ?? 'unknown registry', brokerPid: kafka?.pid ?? null };
-  } catch {
-    return { kafka: 'unknown', registry: 'unknown registry', brokerPid: null };
-  }
-}
 
 /** What the run created, removed at the end (unless --keep). */
 class Created {
@@ -199,7 +182,7 @@ async function main(): Promise<void> {
   const dataset = `bench_${tag.replaceAll('-', '_')}`;
   const has = (p: Phase): boolean => o.phases.includes(p);
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
-  const stack = stackFacts();
+  const stack = stackFacts(ROOT);
   const machine = machineInfo(stack, installKafkajsFastpath());
   const stealAtStart = stealSeconds();
   const load = {
