@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { processCpuSeconds, round, stackFacts, threadCpuSeconds } from './lib.ts';
 
@@ -74,9 +74,8 @@ interface Run {
 async function replay(build: string, version: number): Promise<Run> {
   const spec = join(tmpdir(), `reprocess-ab-${String(version)}.yaml`);
   writeFileSync(spec, job.replace(/^version: \d+$/m, `version: ${String(version)}`));
-  const arg = JSON.stringify({ spec: isAbsolute(spec) ? spec : resolve(spec), runId: `ab-${randomUUID().slice(0, 8)}`, delivery, ...(values.threads ? { threads: Number(values.threads) } : {}) });
-  const pid = broker;
-  const b0 = pid ? processCpuSeconds(pid) : null;
+  const arg = JSON.stringify({ spec, runId: `ab-${randomUUID().slice(0, 8)}`, delivery, ...(values.threads ? { threads: Number(values.threads) } : {}) });
+  const b0 = broker ? processCpuSeconds(broker) : null;
   const m0 = machineTicks();
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(build, 'bench', 'replay-child.ts'), arg], { cwd: build, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -97,7 +96,7 @@ async function replay(build: string, version: number): Promise<Run> {
   clearInterval(sampler);
   if (code !== 0) throw new Error(`the replay of ${build} exited with ${String(code)}`);
   const m1 = machineTicks();
-  const b1 = pid ? processCpuSeconds(pid) : null;
+  const b1 = broker ? processCpuSeconds(broker) : null;
   const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { summary: { read: number }; wallSeconds: number; cpuSeconds: number };
   return {
     build,

@@ -8,6 +8,7 @@ import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
+import { utf8Text } from '../replay/avro-read.js';
 import { projection, type Projection } from './projection.js';
 import { NULL_DIMENSION_VALUE, bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
 
@@ -226,7 +227,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           dc.summed[i] = true;
         }
       }
-      const key = rv ? (rv.keyLength < 0 ? NULL_DIMENSION_VALUE : utf8At(rv.buffer, rv.keyStart, rv.keyStart + rv.keyLength)) : (r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE);
+      const key = rv ? (rv.keyLength < 0 ? NULL_DIMENSION_VALUE : utf8Text(rv.buffer, rv.keyStart, rv.keyStart + rv.keyLength)) : (r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE);
       c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
     }
     flushBucket();
@@ -411,11 +412,4 @@ export async function resetComparison(redis: Redis, compareId: string): Promise<
     redisKeys.compareOffsets(compareId),
     ...(['live', 'candidate'] as const).flatMap((s) => [redisKeys.compareCounters(compareId, s), redisKeys.compareKeys(compareId, s)]),
   );
-}
-
-type Utf8Buffer = Buffer & { utf8Slice?: (start: number, end: number) => string };
-
-/** `buf.toString('utf8', start, end)` without its argument checks (a record key per record read). */
-function utf8At(buf: Utf8Buffer, start: number, end: number): string {
-  return buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
 }

@@ -14,9 +14,6 @@ export interface Projection {
   readAt(buf: Buffer, start: number, end: number): Record<string, unknown>;
 }
 
-/** `REPROCESS_AVSC_FASTPATH=0` reads with avsc alone. */
-const COMPILED = process.env.REPROCESS_AVSC_FASTPATH !== '0';
-
 function reading(fast: FastRead | null, slow: (body: Buffer) => Record<string, unknown>): Pick<Projection, 'compiled' | 'read' | 'readAt'> {
   const readAt = (buf: Buffer, start: number, end: number): Record<string, unknown> => {
     // What the compiled reader does not read cleanly, avsc reads (and refuses as it does).
@@ -39,7 +36,7 @@ function reading(fast: FastRead | null, slow: (body: Buffer) => Record<string, u
 export function projection(writer: avro.Type, fields: readonly string[]): Projection {
   const whole = (): Projection => ({
     fields: present, projected: false,
-    ...reading(COMPILED ? compileFastRead(writer) : null, (body) => writer.fromBuffer(body) as Record<string, unknown>),
+    ...reading(compileFastRead(writer), (body) => writer.fromBuffer(body) as Record<string, unknown>),
   });
   const schema = writer.schema() as { type?: string; fields?: { name: string }[] };
   const wanted = new Set(fields);
@@ -56,6 +53,6 @@ export function projection(writer: avro.Type, fields: readonly string[]): Projec
   }
   return {
     fields: present, projected: true,
-    ...reading(COMPILED ? compileFastRead(writer, present) : null, (body) => reader.fromBuffer(body, resolver) as Record<string, unknown>),
+    ...reading(compileFastRead(writer, present), (body) => reader.fromBuffer(body, resolver) as Record<string, unknown>),
   };
 }

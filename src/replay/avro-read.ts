@@ -14,6 +14,7 @@
  * with avsc, so a bad body fails with avsc's own error, as before.
  */
 import type avro from 'avsc';
+import { avscAsShipped } from './avsc-strings.js';
 
 /** Reads a body that lies at `buf[start, end)`; undefined where avsc should decide. */
 export type FastRead = (buf: Buffer, start: number, end: number) => unknown;
@@ -27,13 +28,14 @@ class Unsupported extends Error {}
 
 /**
  * A reader for `type`'s schema, or null when the schema has a part this reader leaves to avsc
- * (arrays, maps, a name it cannot place, a recursive record). With `keep`, the records it gives
+ * (arrays, maps, a name it cannot place, a recursive record) or avsc is to read alone
+ * (`REPROCESS_AVSC_FASTPATH=0`). With `keep`, the records it gives
  * hold only those of the record's fields (in the schema's order): the others are stepped over,
  * their strings never made, as avsc does when it resolves the writer's schema to a reader's
  * schema of those fields.
  */
 export function compileFastRead(type: avro.Type, keep?: readonly string[]): FastRead | null {
-  if (type.typeName !== 'record') return null;
+  if (type.typeName !== 'record' || avscAsShipped()) return null;
   try {
     return new Compiler(keep ? new Set(keep) : null).compile(type.schema() as Schema);
   } catch (err) {
@@ -242,6 +244,11 @@ function latin1(buf: Latin1Buffer, start: number, end: number): string {
 
 type Utf8Buffer = Buffer & { utf8Slice?: (start: number, end: number) => string };
 
+/** `buf.toString('utf8', start, end)` without its argument checks. */
+export function utf8Text(buf: Utf8Buffer, start: number, end: number): string {
+  return buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
+}
+
 /**
  * The string field at `s[p, p + len)`: cut from `s` while its bytes are ASCII (checked on the
  * bytes, OR-ed together: no branch per byte), else decoded as UTF-8 from them, as avsc does.
@@ -251,6 +258,6 @@ function utf8(s: string, p: number, len: number, buf: Utf8Buffer, start: number)
   const to = from + len;
   let high = 0;
   for (let i = from; i < to; i++) high |= buf[i] as number;
-  if (high > 0x7f) return buf.utf8Slice ? buf.utf8Slice(from, to) : buf.toString('utf8', from, to);
+  if (high > 0x7f) return utf8Text(buf, from, to);
   return s.slice(p, p + len);
 }

@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import type avro from 'avsc';
+import { avscAsShipped } from './avsc-strings.js';
 
 /** Writes `value` into `buf` from `pos`; the end, or -1 where avsc should write it. */
 export type FastWrite = (value: unknown, buf: Buffer, pos: number) => number;
@@ -30,9 +31,12 @@ const require = createRequire(import.meta.url);
 
 class Unsupported extends Error {}
 
-/** A writer for `type` (a record), or null where the schema has a part left to avsc (arrays, maps, logical types, recursion). */
+/**
+ * A writer for `type` (a record), or null where the schema has a part left to avsc (arrays, maps,
+ * logical types, recursion) or avsc is to write alone (`REPROCESS_AVSC_FASTPATH=0`).
+ */
 export function compileFastWrite(type: avro.Type): FastWrite | null {
-  if (type.typeName !== 'record') return null;
+  if (type.typeName !== 'record' || avscAsShipped()) return null;
   let Tap: TapClass;
   try {
     Tap = (require('avsc/lib/utils.js') as { Tap: TapClass }).Tap;

@@ -18,10 +18,18 @@ interface Tap {
 const require = createRequire(import.meta.url);
 let installed: boolean | null = null;
 
+/**
+ * True when `REPROCESS_AVSC_FASTPATH=0`: Avro is read and written by avsc alone, as shipped (no
+ * string writer here, no compiled reader or writer: avro-read.ts, avro-write.ts).
+ */
+export function avscAsShipped(): boolean {
+  return process.env.REPROCESS_AVSC_FASTPATH === '0';
+}
+
 /** Installs the writer once (answers whether it is in place); `REPROCESS_AVSC_FASTPATH=0` leaves avsc as shipped. */
 export function installAvscStrings(): boolean {
   if (installed !== null) return installed;
-  if (process.env.REPROCESS_AVSC_FASTPATH === '0') return (installed = false);
+  if (avscAsShipped()) return (installed = false);
   let proto: Tap;
   try {
     proto = (require('avsc/lib/utils.js') as { Tap: { prototype: Tap } }).Tap.prototype;

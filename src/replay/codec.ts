@@ -9,8 +9,6 @@ import { compileFastRead, type FastRead } from './avro-read.js';
 import { compileFastWrite, type FastWrite } from './avro-write.js';
 
 installAvscStrings();
-/** `REPROCESS_AVSC_FASTPATH=0` decodes and encodes with avsc alone too. */
-const FAST_CODECS = process.env.REPROCESS_AVSC_FASTPATH !== '0';
 
 export interface DecodedEvent {
   /** The event lifted to the newest shape. */
@@ -73,7 +71,7 @@ export class SourceDecoder {
       else {
         const type = avro.Type.forSchema(JSON.parse(e.schema) as avro.Schema, { wrapUnions: false });
         this.types.set(e.id, type);
-        const reader = FAST_CODECS ? compileFastRead(type) : null;
+        const reader = compileFastRead(type);
         if (reader) this.readers.set(e.id, reader);
       }
       this.subjectVersion.set(e.id, e.subjectVersion);
@@ -193,15 +191,14 @@ export class SourceDecoder {
   /** Reads the decoded event's version and upcasts it. */
   private lift(event: Event, schemaId: number): DecodedEvent {
     // Freshly decoded and held by nobody else: handed to the upcast chain to change in place.
-    const plain = event;
-    const version = readVersion(plain, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
+    const version = readVersion(event, this.options.versionField) ?? this.subjectVersion.get(schemaId) ?? null;
     if (version === null) {
       throw new DecodeError('unknown-version', `the event has no ${this.options.versionField} field and schema id ${schemaId} is not a version of ${this.options.subject}`, {
         hint: `Set source.versionField to the field that holds the schema version, or register the schema under ${this.options.subject}.`,
         context: { schemaId },
       });
     }
-    const lifted = this.options.upcast(plain, version, true);
+    const lifted = this.options.upcast(event, version, true);
     return { event: lifted.event, version, schemaId };
   }
 }
@@ -237,7 +234,7 @@ export class SinkEncoder {
   private readonly write: FastWrite | null;
   constructor(schema: object, readonly schemaId: number) {
     this.type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
-    this.write = FAST_CODECS ? compileFastWrite(this.type) : null;
+    this.write = compileFastWrite(this.type);
     this.scratch = encodeWire(schemaId, Buffer.alloc(64 * 1024 - WIRE_HEADER_BYTES));
   }
 
