@@ -18,7 +18,3 @@ export function parseSourceHeader(value: Buffer | string | undefined): SourcePos
   if (!m?.[1] || !m[2]) return null;
   return { partition: Number(m[1]), offset: BigInt(m[2]) };
 }
-
-export function formatSourceHeader(partition: number, offset: bigint | string): string {
-  return `${partition}:${offset.toString()}`;
-}

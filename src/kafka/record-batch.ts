@@ -194,16 +194,23 @@ export class EncodedBatchBuilder {
   constructor(private readonly maxBatchBytes: number, private readonly initialBytes = 16 * 1024) {}
 
   /**
-   * Adds one record with one header whose key and value are ASCII strings (the source header:
-   * its name and "<partition>:<offset>"). The key is bytes, an ASCII string, or null; the value is
-   * the first `valueLength` bytes of `value` (an encoder's scratch buffer, say). `timestamp` is
-   * epoch ms.
+   * Adds one record with one header: `headerKey` (ASCII) and the value "<partition>:<offset>"
+   * (the source header: where the record came from), written as digits straight from the numbers
+   * (an offset the client gave as text, beyond 2^53, as that text). The key is bytes, an ASCII
+   * string, or null; the value is the first `valueLength` bytes of `value` (an encoder's scratch
+   * buffer, say). `timestamp` is epoch ms.
    */
-  add(partition: number, key: Buffer | string | null, value: Buffer, valueLength: number, timestamp: number, headerKey: string, headerValue: string): void {
+  add(partition: number, key: Buffer | string | null, value: Buffer, valueLength: number, timestamp: number, headerKey: string, sourcePartition: number, sourceOffset: number | string): void {
+    if (!(Number.isSafeInteger(sourcePartition) && sourcePartition >= 0)) throw new RangeError(`source partition ${sourcePartition} is not a partition number`);
+    const offsetText = typeof sourceOffset === 'string';
+    if (offsetText ? !/^\d+$/.test(sourceOffset) : !(Number.isSafeInteger(sourceOffset) && sourceOffset >= 0)) throw new RangeError(`source offset ${sourceOffset} is not an offset`);
+    const partitionDigits = digits(sourcePartition);
+    const offsetDigits = offsetText ? sourceOffset.length : digits(sourceOffset);
+    const headerValueLength = partitionDigits + 1 + offsetDigits;
     let p = this.open.get(partition);
     const keyLength = key === null ? -1 : key.length;
     const kv = Math.max(keyLength, 0) + valueLength;
-    if (p !== undefined && p.count > 0 && p.used + kv + 32 + headerKey.length + headerValue.length > this.maxBatchBytes) {
+    if (p !== undefined && p.count > 0 && p.used + kv + 32 + headerKey.length + headerValueLength > this.maxBatchBytes) {
       this.closed.push(p);
       p = undefined;
     }
@@ -219,9 +226,9 @@ export class EncodedBatchBuilder {
     const kz = zigzag(keyLength);
     const vz = zigzag(valueLength);
     const hk = zigzag(headerKey.length);
-    const hv = zigzag(headerValue.length);
+    const hv = zigzag(headerValueLength);
     const body = 1 + uvarintSize(td) + uvarintSize(od) + uvarintSize(kz) + Math.max(keyLength, 0) + uvarintSize(vz) + valueLength
-      + 1 + uvarintSize(hk) + headerKey.length + uvarintSize(hv) + headerValue.length;
+      + 1 + uvarintSize(hk) + headerKey.length + uvarintSize(hv) + headerValueLength;
     const bz = zigzag(body);
     p.reserve(uvarintSize(bz) + body);
     const buf = p.buf;
@@ -238,7 +245,9 @@ export class EncodedBatchBuilder {
     o = writeUVarint(buf, o, hk);
     o = writeAscii(buf, o, headerKey);
     o = writeUVarint(buf, o, hv);
-    o = writeAscii(buf, o, headerValue);
+    o = writeDigits(buf, o, sourcePartition, partitionDigits);
+    buf[o++] = 0x3a; // ':'
+    o = offsetText ? writeAscii(buf, o, sourceOffset) : writeDigits(buf, o, sourceOffset, offsetDigits);
     p.used = o;
     p.count++;
     p.bytes += kv;
@@ -276,6 +285,27 @@ function copyInto(buf: Buffer, o: number, src: Buffer, n: number): number {
   if (n < SMALL) for (let i = 0; i < n; i++) buf[o + i] = src[i] as number;
   else src.copy(buf, o, 0, n);
   return o + n;
+}
+
+/** Decimal digits of a whole number 0 ≤ n < 2^53. */
+export function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/** Writes the `count` decimal digits of `n` (0 ≤ n < 2^53) at `o`; returns where they end. */
+function writeDigits(buf: Buffer, o: number, n: number, count: number): number {
+  const end = o + count;
+  for (let at = end - 1; at >= o; at--) {
+    const q = Math.floor(n / 10);
+    buf[at] = 0x30 + (n - q * 10);
+    n = q;
+  }
+  return end;
 }
 
 function writeAscii(buf: Buffer, o: number, s: string): number {

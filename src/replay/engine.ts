@@ -18,7 +18,7 @@ import type { Throttle } from './throttle.js';
 import type { Registry } from 'prom-client';
 import { ReplayMetrics } from '../metrics/replay.js';
 import { processChunk, type ChunkEnv } from './process.js';
-import { ProcessingPool, defaultThreads } from './workers.js';
+import { ProcessingPool, chunkRecords, defaultThreads } from './workers.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -453,7 +453,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         await decoder.prepareIds(schemaIds);
         registryWaiting = false;
         // The sink's records come back encoded per sink partition; the producer only adds headers.
-        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
+        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunkRecords(chunk), batch.partition);
         const { taken, tally } = result;
         const sink = result.batches;
         const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));

@@ -1,13 +1,13 @@
 import { DecodeError, partitionForAsciiKey, partitionForKey } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import { SOURCE_HEADER, formatSourceHeader } from '../core/source-header.js';
+import { SOURCE_HEADER } from '../core/source-header.js';
 import type { ConsumedRecord, EncodedBatch } from '../kafka/index.js';
-import { rawView } from '../kafka/kafkajs-records.js';
+import { decimal } from '../kafka/kafkajs-records.js';
 import { EncodedBatchBuilder } from '../kafka/record-batch.js';
 import { newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
 import type { SinkEncoder, SourceDecoder } from './codec.js';
 import { describeFailure, type FailureInfo, type FailureStage } from './dlq.js';
-import type { Transform } from './modules.js';
+import type { Transform, TransformContext } from './modules.js';
 
 /** What processing a chunk needs: pure work, no Kafka, so it runs on the main thread or a worker thread alike. */
 export interface ChunkEnv {
@@ -24,6 +24,55 @@ export interface ChunkEnv {
 
 /** The part of a source record that processing reads. */
 export type SourceRecord = Pick<ConsumedRecord, 'offset' | 'timestamp' | 'key' | 'value'>;
+
+/**
+ * A chunk's records where they lie: keys and values in `buffer`, four int32 per record in `index`
+ * (key start, key length or -1 for a null key, value start, value length or -1), offsets and
+ * timestamps as numbers, or as the client's decimal text where a number could not hold them.
+ * What a processing thread is sent (workers.ts), and what processChunk reads: no object per record.
+ */
+export interface ChunkRecords {
+  buffer: Buffer;
+  index: Int32Array;
+  offsets: Float64Array | string[];
+  timestamps: Float64Array | string[];
+}
+
+/**
+ * The transform's second argument. `offset`, `timestamp` and `key` are made when read (most
+ * transforms read none of them, and a string and a Buffer per record were measurable); `toJSON`
+ * gives all six fields, so logging the context shows them.
+ */
+class RecordContext implements TransformContext {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly version: number,
+    private readonly records: ChunkRecords,
+    private readonly n: number,
+  ) {}
+
+  get offset(): string {
+    const o = this.records.offsets[this.n] as number | string;
+    return typeof o === 'string' ? o : String(o);
+  }
+
+  get timestamp(): string {
+    const t = this.records.timestamps[this.n] as number | string;
+    return typeof t === 'string' ? t : decimal(t);
+  }
+
+  get key(): Buffer | null {
+    const i = this.n * 4;
+    const start = this.records.index[i] as number;
+    const length = this.records.index[i + 1] as number;
+    return length < 0 ? null : this.records.buffer.subarray(start, start + length);
+  }
+
+  toJSON(): TransformContext {
+    return { topic: this.topic, partition: this.partition, offset: this.offset, timestamp: this.timestamp, key: this.key, version: this.version };
+  }
+}
 
 /** A source record that goes to the DLQ, and why. */
 export interface ChunkFailure extends FailureInfo {
@@ -42,8 +91,9 @@ const UPCAST_REASONS = new Set(['unknown-version', 'bad-legacy-id', 'upcaster-fa
  * whose transform returns null or undefined is filtered; an array is all of a record's outputs or
  * none of them. The writer schemas must have been loaded (SourceDecoder.prepare or install).
  */
-export async function processChunk(env: ChunkEnv, records: readonly SourceRecord[], partition: number): Promise<EncodedChunk> {
+export async function processChunk(env: ChunkEnv, records: ChunkRecords, partition: number): Promise<EncodedChunk> {
   const { decoder, transform, encoder, sinkPartitions, outputKey } = env;
+  const { buffer, index, offsets } = records;
   const builder = new EncodedBatchBuilder(MAX_BATCH_BYTES);
   const failures: ChunkFailure[] = [];
   const tally = newTally();
@@ -53,10 +103,16 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
     tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
     if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
   };
+  /** The source record's key, as it lies. */
+  const sourceKey = (src: number): Buffer | null => {
+    const start = index[src * 4] as number;
+    const length = index[src * 4 + 1] as number;
+    return length < 0 ? null : buffer.subarray(start, start + length);
+  };
   /** The output's record key: the source record's, or the output field's text (as a string while it is ASCII). */
-  const keyOf = (o: unknown, rec: SourceRecord): Buffer | string | null => {
+  const keyOf = (o: unknown, src: number): Buffer | string | null => {
     if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    if (outputKey === null) return rec.key;
+    if (outputKey === null) return sourceKey(src);
     const v = (o as Record<string, unknown>)[outputKey];
     if (v === null || v === undefined) return null;
     const text = typeof v === 'string' ? v : String(v);
@@ -65,22 +121,20 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
   const partitionOf = (key: Buffer | string | null): number =>
     key === null ? partition % sinkPartitions : typeof key === 'string' ? partitionForAsciiKey(key, sinkPartitions) : partitionForKey(key, sinkPartitions);
 
+  const count = offsets.length;
   let taken = 0;
   let awaited = false;
-  for (let src = 0; src < records.length; src++) {
-    const rec = records[src] as SourceRecord;
+  for (let src = 0; src < count; src++) {
     taken++;
-    // Read where the record lies when it says where: no Buffer for its value.
-    const view = rawView(rec);
+    const i = src * 4;
+    const keyLength = index[i + 1] as number;
+    const valueStart = index[i + 2] as number;
+    const valueLength = index[i + 3] as number;
+    tally.readBytes += (keyLength > 0 ? keyLength : 0) + (valueLength > 0 ? valueLength : 0);
     let decoded;
     try {
-      if (view === null) {
-        tally.readBytes += (rec.value?.length ?? 0) + (rec.key?.length ?? 0);
-        decoded = decoder.decode(rec.value);
-      } else {
-        tally.readBytes += Math.max(view.keyLength, 0) + Math.max(view.valueLength, 0);
-        decoded = decoder.decodeAt(view.buffer, view.valueStart, view.valueLength);
-      }
+      // Read where the value lies: no Buffer of its own.
+      decoded = decoder.decodeAt(buffer, valueStart, valueLength);
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
       fail(src, UPCAST_REASONS.has(err.reason) ? 'upcast' : 'decode', err);
@@ -88,7 +142,7 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
     }
     let result: unknown;
     try {
-      result = transform(decoded.event, { topic: env.sourceTopic, partition, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, version: decoded.version });
+      result = transform(decoded.event, new RecordContext(env.sourceTopic, partition, decoded.version, records, src));
       // Awaited only when the transform is async: a microtask turn per record is measurable.
       if (isPromiseLike(result)) {
         result = await result;
@@ -103,21 +157,22 @@ export async function processChunk(env: ChunkEnv, records: readonly SourceRecord
       continue;
     }
     // Each output keeps its source record's timestamp and names it in the `reprocess.source` header.
-    const timestamp = view === null ? Number(rec.timestamp) : view.timestamp;
-    const source = formatSourceHeader(partition, rec.offset);
+    const t = records.timestamps[src] as number | string;
+    const timestamp = typeof t === 'number' ? t : Number(t);
+    const offset = offsets[src] as number | string;
     try {
       if (Array.isArray(result)) {
         // All of a record's outputs or none: encode them all before adding any.
         const encoded = (result as unknown[]).map((o) => {
-          const key = keyOf(o, rec);
+          const key = keyOf(o, src);
           return { key, value: encoder.encode(o), partition: partitionOf(key) };
         });
-        for (const e of encoded) builder.add(e.partition, e.key, e.value, e.value.length, timestamp, SOURCE_HEADER, source);
+        for (const e of encoded) builder.add(e.partition, e.key, e.value, e.value.length, timestamp, SOURCE_HEADER, partition, offset);
       } else {
-        const key = keyOf(result, rec);
+        const key = keyOf(result, src);
         // Encoded into the encoder's scratch buffer, copied once into the batch.
         const length = encoder.encodeToScratch(result);
-        builder.add(partitionOf(key), key, encoder.scratchBuffer, length, timestamp, SOURCE_HEADER, source);
+        builder.add(partitionOf(key), key, encoder.scratchBuffer, length, timestamp, SOURCE_HEADER, partition, offset);
       }
     } catch (err) {
       fail(src, 'encode', err);

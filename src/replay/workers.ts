@@ -2,11 +2,11 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import { ViewRecord, rawView, type RawView } from '../kafka/kafkajs-records.js';
+import { rawView, type RawView } from '../kafka/kafkajs-records.js';
 import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
-import type { ChunkFailure, EncodedChunk, SourceRecord } from './process.js';
+import type { ChunkFailure, ChunkRecords, EncodedChunk, SourceRecord } from './process.js';
 
 /**
  * Processing threads: the replay's main thread does the Kafka work (fetching, producing,
@@ -137,8 +137,10 @@ export function packChunk(records: readonly SourceRecord[], partition: number): 
   for (const r of records) total += size(r.key) + size(r.value);
   const bytes = new Uint8Array(new ArrayBuffer(total));
   const index = new Int32Array(records.length * 4);
-  const offsets: string[] = new Array(records.length);
-  const timestamps: string[] = new Array(records.length);
+  // Numbers where every offset and timestamp is one exactly (as a record read in place has them), else the client's text.
+  const offsetNumbers = new Float64Array(records.length);
+  const timestampNumbers = new Float64Array(records.length);
+  let numbers = true;
   let at = 0;
   const put = (b: Buffer | null, i: number): void => {
     index[i] = at;
@@ -154,49 +156,33 @@ export function packChunk(records: readonly SourceRecord[], partition: number): 
     const r = records[n] as SourceRecord;
     put(r.key, n * 4);
     put(r.value, n * 4 + 2);
-    offsets[n] = r.offset;
-    timestamps[n] = r.timestamp;
+    const v = rawView(r);
+    if (v !== null) {
+      offsetNumbers[n] = v.offset;
+      timestampNumbers[n] = v.timestamp;
+    } else if (numbers) {
+      const o = Number(r.offset);
+      const t = Number(r.timestamp);
+      numbers = exact(o, r.offset) && exact(t, r.timestamp);
+      offsetNumbers[n] = o;
+      timestampNumbers[n] = t;
+    }
   }
-  return { partition, offsets, timestamps, bytes: bytes.buffer, index };
+  if (numbers) return { partition, offsets: offsetNumbers, timestamps: timestampNumbers, bytes: bytes.buffer, index };
+  return { partition, offsets: records.map((r) => r.offset), timestamps: records.map((r) => r.timestamp), bytes: bytes.buffer, index };
 }
 
-/**
- * A record of a chunk a processing thread was sent whose offset and timestamp came as text (the
- * client's, which may not fit a double): it answers with that text. The others are ViewRecords.
- */
-export class PackedRecord extends ViewRecord {
-  constructor(view: RawView, private readonly givenOffset: string, private readonly givenTimestamp: string) {
-    super(view);
-  }
+/** True when `n` is the whole number `text` says, exactly. */
+const exact = (n: number, text: string): boolean => Number.isSafeInteger(n) && String(n) === text;
 
-  override get offset(): string {
-    return this.givenOffset;
-  }
-
-  override get timestamp(): string {
-    return this.givenTimestamp;
-  }
+/** The chunk's records as processChunk reads them, over the chunk's buffer (no copy, no object per record). */
+export function unpackChunk(p: PackedChunk): ChunkRecords {
+  return { buffer: Buffer.from(p.bytes), index: p.index, offsets: p.offsets, timestamps: p.timestamps };
 }
 
-/**
- * The chunk's records, each a ViewRecord over the chunk's buffer: processChunk reads them where
- * they lie (`rawView`), and their Buffers and strings are made only when asked.
- */
-export function unpackChunk(p: PackedChunk): SourceRecord[] {
-  const buffer = Buffer.from(p.bytes);
-  const out: SourceRecord[] = new Array(p.offsets.length);
-  const numbers = p.offsets instanceof Float64Array && p.timestamps instanceof Float64Array;
-  for (let n = 0; n < p.offsets.length; n++) {
-    const i = n * 4;
-    // Offsets and timestamps sent as strings (the client's) stay strings: they may not fit a double.
-    const offset = numbers ? (p.offsets[n] as number) : Number(p.offsets[n]);
-    const timestamp = numbers ? (p.timestamps[n] as number) : Number(p.timestamps[n]);
-    const view: RawView = {
-      buffer, keyStart: p.index[i] as number, keyLength: p.index[i + 1] as number, valueStart: p.index[i + 2] as number, valueLength: p.index[i + 3] as number, offset, timestamp,
-    };
-    out[n] = numbers ? new ViewRecord(view) : new PackedRecord(view, p.offsets[n] as string, p.timestamps[n] as string);
-  }
-  return out;
+/** Records as processChunk reads them, for processing on the thread that holds them (one copy of their bytes). */
+export function chunkRecords(records: readonly SourceRecord[]): ChunkRecords {
+  return unpackChunk(packChunk(records, 0));
 }
 
 const FIELDS = 8;

@@ -1,9 +1,12 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { DecodeError, buildUpcastChain, encodeWire } from '../../src/core/index.js';
-import { SourceDecoder } from '../../src/replay/codec.js';
+import { SinkEncoder, SourceDecoder } from '../../src/replay/codec.js';
+import { decodeEncodedBatch } from '../../src/kafka/record-batch.js';
+import { processChunk, type ChunkEnv } from '../../src/replay/process.js';
 import { rawView } from '../../src/kafka/kafkajs-records.js';
-import { PackedRecord, packChunk, unpackChunk, type PackedChunk } from '../../src/replay/workers.js';
+import { packChunk, unpackChunk } from '../../src/replay/workers.js';
+import { chunkRows } from './helpers.js';
 
 const schema = { type: 'record', name: 'E', fields: [{ name: 'v', type: 'int' }, { name: 'name', type: 'string' }, { name: 'tags', type: { type: 'array', items: 'string' } }] };
 const type = avro.Type.forSchema(schema as avro.Schema);
@@ -62,25 +65,48 @@ describe('a chunk sent to a processing thread', () => {
     ];
     const packed = packChunk(records, 2);
     expect(packed.offsets).toBeInstanceOf(Array);
-    const out = unpackChunk(packed);
-    expect(out.map((r) => [r.offset, r.timestamp, r.key?.toString() ?? null, r.value?.toString('hex') ?? null])).toEqual([
-      ['9007199254740993', '1700000000000', 'k', '0001'],
+    expect(chunkRows(unpackChunk(packed))).toEqual([
+      ['9007199254740993', '1700000000000', '6b', '0001'],
       ['9007199254740995', '1700000000001', null, null],
     ]);
-    expect(out[0]).toBeInstanceOf(PackedRecord);
-    const view = rawView(out[0] as PackedRecord);
-    expect(view?.buffer.subarray(view.valueStart, view.valueStart + view.valueLength).toString('hex')).toBe('0001');
     expect(rawView(records[0] as never)).toBeNull();
   });
 
-  it('reads numbers as numbers and makes the same strings', () => {
-    const chunk: PackedChunk = {
-      partition: 0, offsets: new Float64Array([41, 42]), timestamps: new Float64Array([5, 6]), bytes: new Uint8Array([1, 2, 3]).buffer, index: new Int32Array([0, 1, 1, 2, 3, -1, 3, -1]),
-    };
-    const out = unpackChunk(chunk);
-    expect(out.map((r) => [r.offset, r.timestamp, r.key?.toString('hex') ?? null, r.value?.toString('hex') ?? null])).toEqual([
-      ['41', '5', '01', '0203'],
-      ['42', '6', null, null],
+  it('sends offsets and timestamps as numbers when every one is exactly a number', () => {
+    const records = [
+      { offset: '41', timestamp: '1700000000000', key: Buffer.from('k'), value: Buffer.from([0, 1]) },
+      { offset: '9007199254740991', timestamp: '5', key: null, value: Buffer.alloc(0) },
+    ];
+    const packed = packChunk(records, 2);
+    expect(packed.offsets).toBeInstanceOf(Float64Array);
+    expect(packed.timestamps).toBeInstanceOf(Float64Array);
+    expect(chunkRows(unpackChunk(packed))).toEqual([
+      ['41', '1700000000000', '6b', '0001'],
+      ['9007199254740991', '5', null, ''],
     ]);
+    // Text a number would write differently (a leading zero) stays text.
+    expect(packChunk([{ offset: '041', timestamp: '1', key: null, value: null }], 2).offsets).toBeInstanceOf(Array);
+  });
+
+  it('gives the transform offsets, timestamps and keys as text and bytes, made when read, and the source header from them', async () => {
+    const value = encodeWire(7, type.toBuffer({ v: 1, name: 'ab', tags: [] }));
+    const seen: unknown[] = [];
+    const env: ChunkEnv = {
+      decoder: decoder(), encoder: new SinkEncoder(schema, 9), sourceTopic: 'src', outputKey: null, sinkPartitions: 1, maxMs: 60_000,
+      transform: (event, ctx) => {
+        seen.push(JSON.parse(JSON.stringify(ctx)), [ctx.offset, ctx.timestamp, ctx.key?.toString() ?? null, ctx.version, ctx.topic, ctx.partition]);
+        return event;
+      },
+    };
+    const numbers = packChunk([{ offset: '41', timestamp: '1700000000000', key: Buffer.from('k'), value }, { offset: '42', timestamp: '6', key: null, value }], 3);
+    const text = packChunk([{ offset: '9007199254740993', timestamp: '1700000000000', key: null, value }], 3);
+    const out = [await processChunk(env, unpackChunk(numbers), 3), await processChunk(env, unpackChunk(text), 3)];
+    expect(seen).toEqual([
+      { topic: 'src', partition: 3, offset: '41', timestamp: '1700000000000', key: { type: 'Buffer', data: [107] }, version: 1 }, ['41', '1700000000000', 'k', 1, 'src', 3],
+      { topic: 'src', partition: 3, offset: '42', timestamp: '6', key: null, version: 1 }, ['42', '6', null, 1, 'src', 3],
+      { topic: 'src', partition: 3, offset: '9007199254740993', timestamp: '1700000000000', key: null, version: 1 }, ['9007199254740993', '1700000000000', null, 1, 'src', 3],
+    ]);
+    const headers = out.flatMap((o) => o.batches.flatMap((b) => decodeEncodedBatch(b).map((r) => String(r.headers['reprocess.source']))));
+    expect(headers).toEqual(['3:41', '3:42', '3:9007199254740993']);
   });
 });

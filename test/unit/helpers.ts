@@ -5,6 +5,7 @@ import { isReprocessError, type ErrorCode, type ReprocessError } from '../../src
 
 export * from '../../src/core/index.js';
 export { ReprocessError } from '../../src/errors.js';
+import type { ChunkRecords } from '../../src/replay/process.js';
 
 /** Run fn, expect a ReprocessError with this code, and return it for further checks. */
 export function catchError(fn: () => unknown, code: ErrorCode): ReprocessError {
@@ -63,4 +64,15 @@ export function originalKafkajs<T>(id: string): T {
   m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(filename.replace(/\/[^/]*$/, ''));
   m._compile(readFileSync(filename, 'utf8'), filename);
   return m.exports as T;
+}
+
+/** A chunk's records as the texts and bytes processChunk sees (offset, timestamp, key and value in hex, or null). */
+export function chunkRows(c: ChunkRecords): [string, string, string | null, string | null][] {
+  const rows: [string, string, string | null, string | null][] = [];
+  const bytes = (start: number, length: number): string | null => (length < 0 ? null : c.buffer.subarray(start, start + length).toString('hex'));
+  for (let n = 0; n < c.offsets.length; n++) {
+    const i = n * 4;
+    rows.push([String(c.offsets[n]), String(c.timestamps[n]), bytes(c.index[i] as number, c.index[i + 1] as number), bytes(c.index[i + 2] as number, c.index[i + 3] as number)]);
+  }
+  return rows;
 }

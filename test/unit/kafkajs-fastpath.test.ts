@@ -175,9 +175,9 @@ describe('kafkajs fast path: produce request encoding', () => {
             ts += Math.floor(next() * 3) * pick(next, [1, 1000, 1e7]);
             const key = next() < 0.2 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 80) }, () => Math.floor(next() * 256)));
             const value = Buffer.from(Array.from({ length: Math.floor(next() * 300) }, () => Math.floor(next() * 256)));
-            const source = `${p}:${Math.floor(next() * 1e12)}`;
-            messages.push({ key, value, timestamp: String(ts), headers: { 'reprocess.source': source } });
-            builder.add(p, key, value, value.length, ts, 'reprocess.source', source);
+            const offset = Math.floor(next() * 1e12);
+            messages.push({ key, value, timestamp: String(ts), headers: { 'reprocess.source': `${p}:${offset}` } });
+            builder.add(p, key, value, value.length, ts, 'reprocess.source', p, offset);
           }
           const [batch, ...rest] = builder.finish().batches;
           expect(rest).toHaveLength(0);
@@ -197,7 +197,7 @@ describe('kafkajs fast path: produce request encoding', () => {
 
   it('refuses to leave an encoded batch to kafkajs (compressed)', () => {
     const builder = new EncodedBatchBuilder(1024);
-    builder.add(0, null, Buffer.from('v'), 1, 1, 'h', '0:1');
+    builder.add(0, null, Buffer.from('v'), 1, 1, 'h', 0, 1);
     const [batch] = builder.finish().batches;
     if (!batch) throw new Error('no batch');
     const topicData = [{ topic: 't', partitions: [{ partition: 0, messages: encodedPartitionMessages(batch) }] }];

@@ -16,6 +16,23 @@ describe('crc32cCombine', () => {
 });
 
 describe('EncodedBatchBuilder', () => {
+  it('writes the source header as "<partition>:<offset>" from numbers, or from an offset given as text', () => {
+    const builder = new EncodedBatchBuilder(Number.POSITIVE_INFINITY);
+    const cases: [number, number | string, string][] = [
+      [0, 0, '0:0'], [7, 9, '7:9'], [10, 10, '10:10'], [123, 99_999, '123:99999'], [4, 100_000, '4:100000'],
+      [2_147_483_647, Number.MAX_SAFE_INTEGER, `2147483647:${Number.MAX_SAFE_INTEGER}`], [1, '9007199254740993', '1:9007199254740993'], [1, '0', '1:0'],
+    ];
+    for (const [p, o] of cases) builder.add(0, null, Buffer.from('v'), 1, 1, 'reprocess.source', p, o);
+    const [batch] = builder.finish().batches;
+    if (!batch) throw new Error('no batch');
+    expect(decodeEncodedBatch(batch).map((r) => String(r.headers['reprocess.source']))).toEqual(cases.map((c) => c[2]));
+    for (const [p, o] of [[-1, 0], [0.5, 0], [0, -1], [0, 1.5], [0, 2 ** 53], [0, '-1'], [0, '1e3'], [0, '']] as [number, number | string][]) {
+      expect(() => builder.add(0, null, Buffer.from('v'), 1, 1, 'h', p, o)).toThrow(RangeError);
+    }
+    // Nothing of a refused record was written.
+    expect(builder.finish().batches).toEqual([]);
+  });
+
   it('reads back as the records added, per partition in order, with their timestamps, keys and header', () => {
     const next = rng(7);
     const builder = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 8);
@@ -26,7 +43,7 @@ describe('EncodedBatchBuilder', () => {
       const value = bytes(next, Math.floor(next() * 400));
       // Earlier and later than the batch's first record: deltas of either sign.
       const timestamp = 1_700_000_000_000 + Math.floor((next() - 0.5) * 1e10);
-      builder.add(partition, key, value, value.length, timestamp, 'reprocess.source', `${partition}:${i}`);
+      builder.add(partition, key, value, value.length, timestamp, 'reprocess.source', partition, i);
       const list = added.get(partition) ?? [];
       list.push({ key: key?.toString('hex') ?? null, value: value.toString('hex'), timestamp: String(timestamp), source: `${partition}:${i}` });
       added.set(partition, list);
@@ -48,9 +65,9 @@ describe('EncodedBatchBuilder', () => {
 
   it('starts another batch for a partition before one would pass the limit; a record over it goes alone', () => {
     const builder = new EncodedBatchBuilder(1_000);
-    for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 300, 1_000 + i, 'h', `0:${i}`);
-    builder.add(1, null, Buffer.alloc(5_000, 1), 5_000, 5, 'h', '1:0');
-    builder.add(1, null, Buffer.alloc(10, 2), 10, 6, 'h', '1:1');
+    for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 300, 1_000 + i, 'h', 0, i);
+    builder.add(1, null, Buffer.alloc(5_000, 1), 5_000, 5, 'h', 1, 0);
+    builder.add(1, null, Buffer.alloc(10, 2), 10, 6, 'h', 1, 1);
     const { batches } = builder.finish();
     const zero = batches.filter((b) => b.partition === 0);
     expect(zero.map((b) => b.count)).toEqual([3, 3, 3, 1]);
@@ -67,8 +84,8 @@ describe('EncodedBatchBuilder', () => {
       const key = `8b0e7d2c-4f1a-4c3e-9d5b-${String(i).padStart(12, '0')}${'x'.repeat(i % 60)}`;
       const value = Buffer.alloc(i * 7, i);
       value.copy(scratch);
-      a.add(0, key, scratch, value.length, 1_000 + i, 'reprocess.source', `0:${i}`);
-      b.add(0, Buffer.from(key), value, value.length, 1_000 + i, 'reprocess.source', `0:${i}`);
+      a.add(0, key, scratch, value.length, 1_000 + i, 'reprocess.source', 0, i);
+      b.add(0, Buffer.from(key), value, value.length, 1_000 + i, 'reprocess.source', 0, String(i));
     }
     const [x] = a.finish().batches;
     const [y] = b.finish().batches;
@@ -78,15 +95,15 @@ describe('EncodedBatchBuilder', () => {
 
   it('refuses a timestamp no batch can hold', () => {
     const builder = new EncodedBatchBuilder(1_000);
-    builder.add(0, null, Buffer.from('a'), 1, 0, 'h', '0:0');
-    expect(() => builder.add(0, null, Buffer.from('b'), 1, 2 ** 53, 'h', '0:1')).toThrow(/too far/);
+    builder.add(0, null, Buffer.from('a'), 1, 0, 'h', 0, 0);
+    expect(() => builder.add(0, null, Buffer.from('b'), 1, 2 ** 53, 'h', 0, 1)).toThrow(/too far/);
   });
 });
 
 describe('writeEncodedBatchHeader', () => {
   it('seals the batch with the CRC-32C of its header and records together', () => {
     const builder = new EncodedBatchBuilder(1 << 20);
-    for (let i = 0; i < 50; i++) builder.add(2, Buffer.from(`k${i}`), Buffer.alloc(i * 3, i), i * 3, 1_700_000_000_000 + i, 'reprocess.source', `2:${i}`);
+    for (let i = 0; i < 50; i++) builder.add(2, Buffer.from(`k${i}`), Buffer.alloc(i * 3, i), i * 3, 1_700_000_000_000 + i, 'reprocess.source', 2, i);
     const [batch] = builder.finish().batches;
     if (!batch) throw new Error('no batch');
     const buf = Buffer.alloc(BATCH_HEADER + batch.records.length);
