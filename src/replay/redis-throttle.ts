@@ -17,10 +17,18 @@ export interface RedisThrottleOptions {
   /** Share of this worker's part of the rate it keeps while Redis is unreachable. */
   fallbackFraction?: number;
   redisTimeoutMs?: number;
+  /** How long an answer of "no limit" holds before Redis is asked again (default UNLIMITED_RECHECK_MS). */
+  unlimitedRecheckMs?: number;
 }
 
 /** While Redis is away, each worker runs at this fraction of its share of the run's rate. */
 export const FALLBACK_FRACTION = 0.5;
+
+/**
+ * While the run has no limit, Redis is asked again at most this often (not for every chunk: a
+ * call per chunk was measurable on an unthrottled replay); a limit set meanwhile is seen within it.
+ */
+export const UNLIMITED_RECHECK_MS = 250;
 
 /**
  * The run's token bucket in Redis, shared by every worker: one atomic Lua call reserves capacity
@@ -34,6 +42,8 @@ export class RedisThrottle implements Throttle {
   private effectiveBytes: number | null;
   private fallback: LocalThrottle | null = null;
   private retryRedisAt = 0;
+  /** When Redis last answered that the run has no limit (0: it has one, or has not answered). */
+  private unlimitedSince = 0;
   private readonly fraction: number;
   private readonly timeoutMs: number;
 
@@ -79,6 +89,7 @@ export class RedisThrottle implements Throttle {
       const [waitMs, rr, rb] = reply;
       this.effectiveRecords = Number(rr) > 0 ? Number(rr) : null;
       this.effectiveBytes = Number(rb) > 0 ? Number(rb) : null;
+      this.unlimitedSince = this.effectiveRecords === null && this.effectiveBytes === null ? Date.now() : 0;
       if (this.fallback) {
         this.o.logger?.info({ runId: this.o.runId }, 'Redis answers again: back on the shared rate bucket');
         this.fallback = null;
@@ -86,6 +97,7 @@ export class RedisThrottle implements Throttle {
       return waitMs;
     } catch (err) {
       call.catch(() => undefined);
+      this.unlimitedSince = 0;
       if (!this.fallback) {
         const share = (v: number | null): number | null => (v === null ? null : (v / Math.max(1, this.o.workers())) * this.fraction);
         const r = share(this.effectiveRecords);
@@ -102,6 +114,7 @@ export class RedisThrottle implements Throttle {
   }
 
   async acquire(records: number, bytes: number, signal?: AbortSignal): Promise<number> {
+    if (this.fallback === null && this.unlimitedSince > 0 && Date.now() - this.unlimitedSince < (this.o.unlimitedRecheckMs ?? UNLIMITED_RECHECK_MS)) return 0;
     const started = performance.now();
     let left = records;
     const perRecord = records > 0 ? bytes / records : 0;

@@ -73,6 +73,32 @@ describe('the shared token bucket in Redis', () => {
     }
   });
 
+  it('asks Redis again only after a while when the run has no limit, and then follows a limit set meanwhile', async () => {
+    const redis = await connectRedisChecked(testEndpoints().redis);
+    const runs = [unique('bucket'), unique('bucket')];
+    try {
+      const lasting = new RedisThrottle({ redis, runId: runs[0] as string, recordsPerSec: null, bytesPerSec: null, burstMs: 100, workers: () => 1, unlimitedRecheckMs: 60_000 });
+      expect(await lasting.acquire(10, 10)).toBeGreaterThanOrEqual(0);
+      // Each call of the bucket script stamps the bucket with Redis's clock (ms).
+      const stamp = await redis.hget(keys.bucket(runs[0] as string), 'ts_ms');
+      await new Promise((r) => setTimeout(r, 5));
+      await setRunRate(redis, runs[0] as string, { recordsPerSec: 100 });
+      expect(await lasting.acquire(1_000_000, 10)).toBe(0);
+      expect(await redis.hget(keys.bucket(runs[0] as string), 'ts_ms')).toBe(stamp);
+      expect(lasting.currentLimit()).toBeNull();
+
+      const brief = new RedisThrottle({ redis, runId: runs[1] as string, recordsPerSec: null, bytesPerSec: null, burstMs: 100, workers: () => 1, unlimitedRecheckMs: 50 });
+      await brief.acquire(10, 10);
+      await setRunRate(redis, runs[1] as string, { recordsPerSec: 100 });
+      await new Promise((r) => setTimeout(r, 60));
+      await brief.acquire(1, 1);
+      expect(brief.currentLimit()).toBe(100);
+    } finally {
+      await redis.del(...runs.map((r) => keys.bucket(r)));
+      redis.disconnect();
+    }
+  });
+
   it('falls back to half of its share, never faster, when Redis does not answer', async () => {
     // A connection that was closed answers nothing, as a Redis that went away does.
     const dead = await connectRedisChecked(testEndpoints().redis);
