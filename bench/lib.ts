@@ -299,7 +299,8 @@ export function timedKafka(inner: KafkaClient, times: BatchTimes): KafkaClient {
                 times.lastBatchHrUs = hrUs();
                 times.active = (times.active ?? 1) - 1;
                 if (times.active === 0) times.idleSince = times.lastBatchDoneAt;
-                times.records += batch.records.length;
+                // The columns where the client read them so: `records` would make an object per record.
+                times.records += (batch.columns ?? batch.records).length;
                 times.batches++;
               }
             },

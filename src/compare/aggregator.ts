@@ -1,8 +1,10 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { WIRE_HEADER_BYTES, decodeWireHeader, recordsWithin, wireSchemaId, wireSchemaIdAt, type JobSpec } from '../core/index.js';
+import { WIRE_HEADER_BYTES, decodeWireHeader, wireSchemaIdAt, type JobSpec } from '../core/index.js';
 import { ReprocessError, errorMessage } from '../errors.js';
-import { rawView, type ConsumedBatch, type ConsumedRecord, type KafkaClient } from '../kafka/index.js';
+import type { ConsumedBatch, KafkaClient, RecordColumns } from '../kafka/index.js';
+import { columnsOf, columnsWithin, offsetAt, offsetTextAt } from '../kafka/columns.js';
+import { chunkFacts } from '../replay/codec.js';
 import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
@@ -157,7 +159,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
    * A batch's counters. Synchronous from start to end (every schema is loaded before), so the
    * dimension counters it adds to in place belong to it alone while it runs.
    */
-  const countBatch = (batch: ConsumedBatch, records: ConsumedRecord[]): Counters => {
+  const countBatch = (batch: ConsumedBatch, records: RecordColumns): Counters => {
     const c: Counters = { fields: new Map(), keys: new Map() };
     const seq = ++batchSeq;
     const touched: DimensionCounter[] = [];
@@ -172,22 +174,24 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       if (bucketCount > 0) count(c, lastBucketField, bucketCount);
       bucketCount = 0;
     };
-    for (const r of records) {
-      // Read where the record lies when the client says where: no Buffer for its key or value.
-      const rv = rawView(r);
-      const ts = rv ? rv.timestamp : Number(r.timestamp);
+    const { buffer, index, timestamps } = records;
+    for (let n = 0; n < records.length; n++) {
+      // Read where the record lies: no Buffer for its key or value.
+      const t = timestamps[n] as number | string;
+      const ts = typeof t === 'number' ? t : Number(t);
       if (ts < fromMs || ts >= toMs) continue;
+      const keyStart = index[n * 4] as number;
+      const keyLength = index[n * 4 + 1] as number;
+      const valueStart = index[n * 4 + 2] as number;
+      const valueLength = index[n * 4 + 3] as number;
       let value: Record<string, unknown>;
       try {
-        const id = rv ? wireSchemaIdAt(rv.buffer, rv.valueStart, rv.valueLength) : null;
-        if (rv && id !== null) {
-          value = (readers.get(id) as Projection).readAt(rv.buffer, rv.valueStart + WIRE_HEADER_BYTES, rv.valueStart + rv.valueLength);
-        } else {
-          const { schemaId, body } = decodeWireHeader(r.value);
-          value = (readers.get(schemaId) as Projection).read(body);
-        }
+        // A value not in the wire format: decodeWireHeader throws, saying what is wrong with it.
+        const id = wireSchemaIdAt(buffer, valueStart, valueLength) ?? decodeWireHeader(valueLength < 0 ? null : buffer.subarray(valueStart, valueStart + valueLength)).schemaId;
+        value = (readers.get(id) as Projection).readAt(buffer, valueStart + WIRE_HEADER_BYTES, valueStart + valueLength);
       } catch (err) {
-        throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${r.offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset: r.offset } });
+        const offset = offsetTextAt(records, n);
+        throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset } });
       }
       total++;
       const bucket = bucketOf(ts, v.bucketMs);
@@ -227,7 +231,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           dc.summed[i] = true;
         }
       }
-      const key = rv ? (rv.keyLength < 0 ? NULL_DIMENSION_VALUE : utf8Text(rv.buffer, rv.keyStart, rv.keyStart + rv.keyLength)) : (r.key?.toString('utf8') ?? NULL_DIMENSION_VALUE);
+      const key = keyLength < 0 ? NULL_DIMENSION_VALUE : utf8Text(buffer, keyStart, keyStart + keyLength);
       c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
     }
     flushBucket();
@@ -256,19 +260,15 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
         try {
           const pk = `${batch.topic}:${batch.partition}`;
           const at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
-          const last = batch.records[batch.records.length - 1];
-          if (last && BigInt(last.offset) < at) {
+          const all = batch.columns ?? columnsOf(batch.records);
+          if (all.length > 0 && offsetAt(all, all.length - 1) < at) {
             consumer.seek(batch.topic, batch.partition, at.toString());
             return;
           }
           const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
-          const records = recordsWithin(batch.records, at, end);
+          const records = columnsWithin(all, at, end);
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
-          for (const r of records) {
-            const rv = rawView(r);
-            const id = rv ? wireSchemaIdAt(rv.buffer, rv.valueStart, rv.valueLength) : wireSchemaId(r.value);
-            if (id !== null && !readers.has(id)) await readerFor(id);
-          }
+          for (const id of chunkFacts(records).schemaIds) if (!readers.has(id)) await readerFor(id);
           const c = countBatch(batch, records);
           const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
           if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);

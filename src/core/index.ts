@@ -11,7 +11,6 @@ export {
   maxOffset,
   minOffset,
   offsetDistance,
-  recordsWithin,
   toOffset,
   type Offset,
 } from './offsets.js';

@@ -51,14 +51,3 @@ export function addOffset(offset: Offset, n: number | bigint): Offset {
   return (BigInt(offset) + BigInt(n)).toString();
 }
 
-/**
- * The records with offsets in [from, end). A batch's offsets ascend, so only its ends are compared
- * (as BigInt) rather than every record.
- */
-export function recordsWithin<T extends { offset: string }>(records: T[], from: bigint, end: bigint): T[] {
-  let lo = 0;
-  let hi = records.length;
-  while (lo < hi && BigInt((records[lo] as T).offset) < from) lo++;
-  while (hi > lo && BigInt((records[hi - 1] as T).offset) >= end) hi--;
-  return lo === 0 && hi === records.length ? records : records.slice(lo, hi);
-}

@@ -1,6 +1,5 @@
 export type * from './types.js';
 export { createKafkaJsClient, kafkaErrorType, mapKafkaError, type KafkaJsClientOptions } from './kafkajs.js';
-export { rawView, type RawView } from './kafkajs-records.js';
 import type { Endpoints } from '../config/endpoints.js';
 import type { Logger } from '../log.js';
 import { createKafkaJsClient } from './kafkajs.js';

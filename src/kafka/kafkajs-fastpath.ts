@@ -22,6 +22,11 @@
  * - `protocol/recordBatch/v0` (uncompressed batches): the batch was built in encoders that grow
  *   by doubling into zero-filled buffers and copied twice more. Here it is sized first and written
  *   once.
+ * - `protocol/requests/fetch/v4/decodeMessages` and `consumer/batch` (consuming): an object per
+ *   record, kept alive until its batch was processed, was most of the replay's Kafka-thread
+ *   garbage. Here a partition's record set of uncompressed batches is read into columns (typed
+ *   arrays over the fetch response, kafkajs-records.ts FetchedColumns) and stays columns; a
+ *   record object is made only for the consumer that asks for one.
  * - `consumer/fetcher`: fetched again only once a round's batches were processed. Here a consumer
  *   with `fetchAhead` gets its next round fetched while it processes this one (kafkajs-fetcher.ts).
  *
@@ -32,7 +37,7 @@
  */
 import { createRequire } from 'node:module';
 import { createFetcher } from './kafkajs-fetcher.js';
-import { LazyRecord, makeRecordBatchDecoder } from './kafkajs-records.js';
+import { FetchedColumns, LazyRecord, makeDecodeMessages, makeRecordBatchDecoder } from './kafkajs-records.js';
 import { BATCH_CRC_FROM, BATCH_HEADER, crc32c, uvarintSize, writeBatchHeader, writeEncodedBatchHeader, writeUVarint, zigzag, type EncodedBatch } from './record-batch.js';
 
 export { crc32c } from './record-batch.js';
@@ -54,6 +59,7 @@ const MODULES = {
   fetcher: 'kafkajs/src/consumer/fetcher.js',
   request: 'kafkajs/src/protocol/request.js',
   batchDecoder: 'kafkajs/src/protocol/recordBatch/v0/decoder.js',
+  decodeMessages: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js',
   compression: 'kafkajs/src/protocol/message/compression/index.js',
   errors: 'kafkajs/src/errors.js',
   consumerBatch: 'kafkajs/src/consumer/batch.js',
@@ -519,25 +525,82 @@ export function makeRecordDecoder(original: (d: KafkajsDecoder, c?: RecordContex
 // A fetched partition's batch (consumer/batch.js).
 
 interface BatchMessage { offset: string; isControlRecord?: boolean }
-interface PartitionData { partition: number; highWatermark: string; abortedTransactions?: unknown[]; messages: BatchMessage[] }
-type BatchClass = new (topic: string, fetchedOffset: string, partitionData: PartitionData) => { rawMessages: BatchMessage[]; messagesWithinOffset: BatchMessage[]; messages: BatchMessage[] };
+interface PartitionData { partition: number; highWatermark: string; abortedTransactions?: unknown[]; messages: BatchMessage[] | FetchedColumns }
+interface BatchInstance {
+  rawMessages: BatchMessage[];
+  messagesWithinOffset: BatchMessage[];
+  messages: BatchMessage[];
+  isEmptyControlRecord(): boolean;
+  firstOffset(): string | null;
+  lastOffset(): string;
+}
+type BatchClass = new (topic: string, fetchedOffset: string, partitionData: PartitionData) => BatchInstance;
 interface LongValue { gte(other: LongValue): boolean }
 interface LongModule { fromValue(v: unknown): LongValue }
 type FilterAborted = (args: { messages: BatchMessage[]; abortedTransactions?: unknown[] }) => BatchMessage[];
 
+interface AbortedTransaction { producerId: string; firstOffset: string }
+
+/** A record set read as columns: the records kept, where kafkajs keeps an array of messages. */
+function keptColumns(all: FetchedColumns, from: number, abortedTransactions: readonly AbortedTransaction[] | undefined): FetchedColumns {
+  const within = from === 0 ? all : all.slice(from, all.length);
+  const aborted = abortedTransactions ?? [];
+  let control = false;
+  for (const c of within.contexts) control ||= c.isControlBatch;
+  if (aborted.length === 0 && !control) return within;
+  // kafkajs's filterAbortedMessages, record by record, then its removal of control records.
+  const remaining = [...aborted];
+  const current = new Set<string>();
+  const keep: number[] = [];
+  const buf = within.buffer;
+  for (let n = 0; n < within.length; n++) {
+    const first = remaining[0];
+    if (first !== undefined && BigInt(within.offsets[n] as number) >= BigInt(first.firstOffset)) {
+      current.add(first.producerId);
+      remaining.shift();
+    }
+    const context = within.context(n);
+    const i = n * 4;
+    const k = within.index[i] as number;
+    const abortMarker = within.index[i + 1] === 4 && buf[k] === 0 && buf[k + 1] === 0 && buf[k + 2] === 0 && buf[k + 3] === 0;
+    if (abortMarker) current.delete(context.producerId);
+    else if (current.has(context.producerId) && context.inTransaction) continue;
+    if (!context.isControlBatch) keep.push(n);
+  }
+  return keep.length === within.length ? within : within.select(keep);
+}
+
 /**
  * kafkajs's Batch, with the same fields and methods, whose constructor compares offsets as numbers
  * where they are exact (kafkajs made a 64-bit Long of every record's offset to drop those before
- * the fetched offset).
+ * the fetched offset). A record set read as columns (makeDecodeMessages) stays columns: its
+ * `messages` has kafkajs's `length` and last element, and the methods read the columns.
  */
 export function fastBatch(Original: BatchClass, Long: LongModule, filterAbortedMessages: FilterAborted): BatchClass {
   return class Batch extends Original {
+    private columns: { raw: FetchedColumns; within: FetchedColumns; kept: FetchedColumns } | null = null;
+
     constructor(topic: string, fetchedOffset: string, partitionData: PartitionData) {
       // Built on no messages (cheap), then given the partition's.
       super(topic, fetchedOffset, { ...partitionData, messages: [] });
-      const messages = partitionData.messages;
+      const messages = partitionData.messages as BatchMessage[] | FetchedColumns;
       const from = Number(fetchedOffset);
       const exact = Number.isSafeInteger(from);
+      if (messages instanceof FetchedColumns) {
+        // Offsets below the fetched one lead the record set (a fetch starts inside a record batch).
+        let lo = 0;
+        const target = exact ? from : null;
+        while (lo < messages.length && (target === null ? BigInt(messages.offsets[lo] as number) < BigInt(fetchedOffset) : (messages.offsets[lo] as number) < target)) lo++;
+        const within = lo === 0 ? messages : messages.slice(lo, messages.length);
+        const kept = keptColumns(messages, lo, partitionData.abortedTransactions as AbortedTransaction[] | undefined);
+        this.columns = { raw: messages, within, kept };
+        // kafkajs's runner reads the batch's size and its last message.
+        if (kept.length > 0) Object.defineProperty(kept, kept.length - 1, { get: () => kept.lazy(kept.length - 1), enumerable: false });
+        this.rawMessages = messages as unknown as BatchMessage[];
+        this.messagesWithinOffset = within as unknown as BatchMessage[];
+        this.messages = kept as unknown as BatchMessage[];
+        return;
+      }
       const longFrom = exact ? null : Long.fromValue(fetchedOffset);
       const within = (m: BatchMessage): boolean => {
         if (longFrom === null) {
@@ -552,6 +615,31 @@ export function fastBatch(Original: BatchClass, Long: LongModule, filterAbortedM
       this.messagesWithinOffset = first === undefined || within(first) ? messages : messages.filter(within);
       const kept = filterAbortedMessages({ messages: this.messagesWithinOffset, abortedTransactions: partitionData.abortedTransactions });
       this.messages = kept.some((m) => m.isControlRecord) ? kept.filter((m) => !m.isControlRecord) : kept;
+    }
+
+    /** The records kept, as columns, when the record set was read as columns. */
+    get keptColumns(): FetchedColumns | null {
+      return this.columns?.kept ?? null;
+    }
+
+    override isEmptyControlRecord(): boolean {
+      const c = this.columns;
+      if (c === null) return super.isEmptyControlRecord();
+      if (c.kept.length > 0) return false;
+      for (let n = 0; n < c.within.length; n++) if (c.within.context(n).isControlBatch) return true;
+      return false;
+    }
+
+    override firstOffset(): string | null {
+      const c = this.columns;
+      if (c === null) return super.firstOffset();
+      return c.within.length === 0 ? null : String(c.within.offsets[0]);
+    }
+
+    override lastOffset(): string {
+      const c = this.columns;
+      if (c === null || c.within.length === 0) return super.lastOffset();
+      return String(c.within.offsets[c.within.length - 1]);
     }
   };
 }
@@ -671,6 +759,11 @@ export function installKafkajsFastpath(): FastpathState {
     PartialMessageError: (require(MODULES.errors) as { KafkaJSPartialMessageError: new (m: string) => Error }).KafkaJSPartialMessageError,
     logAppendTime: timestampTypes.LOG_APPEND_TIME,
   }));
+  // A fetched partition's record set as columns (no object per record); kafkajs's decoder, kept for
+  // what ours leaves to it, uses the batch decoder above.
+  const originalDecodeMessages = require(MODULES.decodeMessages) as Parameters<typeof makeDecodeMessages>[0];
+  delete require.cache[require.resolve(MODULES.decodeMessages)];
+  seed(MODULES.decodeMessages, makeDecodeMessages(originalDecodeMessages, timestampTypes.LOG_APPEND_TIME));
   seed(MODULES.consumerBatch, fastBatch(require(MODULES.consumerBatch) as BatchClass, require(MODULES.long) as LongModule, require('kafkajs/src/consumer/filterAbortedMessages.js') as FilterAborted));
   // A fetcher that fetches the next round while a fetch-ahead consumer processes this one.
   seed(MODULES.fetcher, createFetcher);

@@ -10,6 +10,7 @@
  * straight out of the fetch response (`rawView`); every other consumer gets plain objects made
  * from them (`materialize`), exactly what kafkajs's own decoder returned.
  */
+import type { RecordColumns } from './columns.js';
 import type { ConsumedRecord, HeaderValue } from './types.js';
 
 /** A record's place in the buffer it was fetched in, and its offset and timestamp as numbers. */
@@ -286,5 +287,243 @@ export function makeRecordBatchDecoder(deps: BatchDecoderDeps) {
       return deps.original(fetchDecoder);
     }
     return { ...recordContext, records };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fetched partition's records as columns (columns.ts): no object per record.
+
+/**
+ * The records of a fetched partition's record set, read where they lie in the fetch response:
+ * the columns of RecordColumns, plus per record where its headers start, where it ends, its
+ * attributes and which record batch it came in (whose context kafkajs gives each record).
+ */
+export class FetchedColumns implements RecordColumns {
+  constructor(
+    readonly buffer: Buffer,
+    readonly index: Int32Array,
+    /** Four per record: header count start, record end, attributes, record batch (in `contexts`). */
+    private readonly extra: Int32Array,
+    readonly offsets: Float64Array,
+    readonly timestamps: Float64Array,
+    readonly contexts: readonly RecordContext[],
+  ) {}
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  /** The record batch record `n` came in. */
+  context(n: number): RecordContext {
+    return this.contexts[this.extra[n * 4 + 3] as number] as RecordContext;
+  }
+
+  /** Record `n` as a LazyRecord (kafkajs's fields; a repeated header's values in an array, as kafkajs gives them). */
+  record(n: number): ConsumedRecord {
+    return this.lazy(n) as unknown as ConsumedRecord;
+  }
+
+  lazy(n: number): LazyRecord {
+    if (!(n >= 0 && n < this.length)) throw new RangeError(`record ${n} of ${this.length}`);
+    const i = n * 4;
+    const view: RawView = {
+      buffer: this.buffer, keyStart: this.index[i] as number, keyLength: this.index[i + 1] as number, valueStart: this.index[i + 2] as number, valueLength: this.index[i + 3] as number,
+      offset: this.offsets[n] as number, timestamp: this.timestamps[n] as number,
+    };
+    return new LazyRecord(view, this.extra[i] as number, this.extra[i + 1] as number, this.context(n), this.extra[i + 2] as number);
+  }
+
+  /** Every record as a LazyRecord. */
+  records(): LazyRecord[] {
+    const out: LazyRecord[] = new Array(this.length);
+    for (let n = 0; n < out.length; n++) out[n] = this.lazy(n);
+    return out;
+  }
+
+  *[Symbol.iterator](): IterableIterator<LazyRecord> {
+    for (let n = 0; n < this.length; n++) yield this.lazy(n);
+  }
+
+  slice(from: number, to: number): FetchedColumns {
+    return new FetchedColumns(this.buffer, this.index.subarray(from * 4, to * 4), this.extra.subarray(from * 4, to * 4), this.offsets.subarray(from, to), this.timestamps.subarray(from, to), this.contexts);
+  }
+
+  /** The records at `keep` (ascending), copied into columns of their own over the same buffer. */
+  select(keep: readonly number[]): FetchedColumns {
+    const index = new Int32Array(keep.length * 4);
+    const extra = new Int32Array(keep.length * 4);
+    const offsets = new Float64Array(keep.length);
+    const timestamps = new Float64Array(keep.length);
+    for (let k = 0; k < keep.length; k++) {
+      const n = keep[k] as number;
+      index.set(this.index.subarray(n * 4, n * 4 + 4), k * 4);
+      extra.set(this.extra.subarray(n * 4, n * 4 + 4), k * 4);
+      offsets[k] = this.offsets[n] as number;
+      timestamps[k] = this.timestamps[n] as number;
+    }
+    return new FetchedColumns(this.buffer, index, extra, offsets, timestamps, this.contexts);
+  }
+}
+
+/** Grows typed arrays as record batches are read into them. */
+class ColumnsBuilder {
+  count = 0;
+  index: Int32Array;
+  extra: Int32Array;
+  offsets: Float64Array;
+  timestamps: Float64Array;
+  readonly contexts: RecordContext[] = [];
+
+  constructor(readonly buffer: Buffer, capacity: number) {
+    this.index = new Int32Array(capacity * 4);
+    this.extra = new Int32Array(capacity * 4);
+    this.offsets = new Float64Array(capacity);
+    this.timestamps = new Float64Array(capacity);
+  }
+
+  /** Room for `more` records. */
+  reserve(more: number): void {
+    const need = this.count + more;
+    if (need <= this.offsets.length) return;
+    const capacity = Math.max(need, this.offsets.length * 2);
+    const grow = <T extends Int32Array | Float64Array>(a: T, per: number, make: (n: number) => T): T => {
+      const b = make(capacity * per);
+      b.set(a.subarray(0, this.count * per));
+      return b;
+    };
+    this.index = grow(this.index, 4, (n) => new Int32Array(n));
+    this.extra = grow(this.extra, 4, (n) => new Int32Array(n));
+    this.offsets = grow(this.offsets, 1, (n) => new Float64Array(n));
+    this.timestamps = grow(this.timestamps, 1, (n) => new Float64Array(n));
+  }
+
+  finish(): FetchedColumns {
+    const n = this.count;
+    return new FetchedColumns(this.buffer, this.index.subarray(0, n * 4), this.extra.subarray(0, n * 4), this.offsets.subarray(0, n), this.timestamps.subarray(0, n), this.contexts);
+  }
+}
+
+/** A RecordBatch v2 header's size up to its records; kafkajs reads a batch only with this many bytes left (RECORD_BATCH_OVERHEAD). */
+const RECORD_BATCH_OVERHEAD = 49;
+const RECORDS_AT = 61;
+const COMPRESSION_MASK = 0x07;
+
+/**
+ * Reads the uncompressed RecordBatch v2 at `at` of `buf` into `b`. Returns where the next batch
+ * starts, 'partial' for a batch cut off at the end of the record set (the fetch's size limit:
+ * kafkajs stops there too), or 'other' for a batch this reader leaves to kafkajs (compressed,
+ * another magic, an offset or timestamp beyond what a double holds, a malformed record).
+ */
+function readBatchInto(buf: Buffer, at: number, b: ColumnsBuilder, logAppendTime: number): number | 'partial' | 'other' {
+  const length = buf.readInt32BE(at + 8);
+  if (length < 0) return 'other';
+  const end = at + 12 + length;
+  if (end > buf.length) return 'partial';
+  if (end < at + RECORDS_AT || buf[at + 16] !== 2) return 'other';
+  const attributes = buf.readInt16BE(at + 21);
+  if ((attributes & COMPRESSION_MASK) !== 0) return 'other';
+  const firstOffset = buf.readBigInt64BE(at);
+  const firstTimestamp = buf.readBigInt64BE(at + 27);
+  const maxTimestamp = buf.readBigInt64BE(at + 35);
+  const recordContext: RecordContext = {
+    firstOffset: firstOffset.toString(), firstTimestamp: firstTimestamp.toString(), partitionLeaderEpoch: buf.readInt32BE(at + 12),
+    inTransaction: (attributes & TRANSACTIONAL_FLAG_MASK) > 0,
+    isControlBatch: (attributes & CONTROL_FLAG_MASK) > 0,
+    lastOffsetDelta: buf.readInt32BE(at + 23), producerId: buf.readBigInt64BE(at + 43).toString(), producerEpoch: buf.readInt16BE(at + 51),
+    firstSequence: buf.readInt32BE(at + 53), maxTimestamp: maxTimestamp.toString(),
+    timestampType: (attributes & TIMESTAMP_TYPE_FLAG_MASK) > 0 ? logAppendTime : 0,
+  };
+  const count = buf.readInt32BE(at + 57);
+  if (count <= 0) return end;
+  const base = Number(firstOffset);
+  const baseTime = Number(firstTimestamp);
+  const maxTime = Number(maxTimestamp);
+  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(baseTime) || !Number.isSafeInteger(maxTime)) return 'other';
+  const logAppend = recordContext.timestampType === logAppendTime;
+  const block = b.contexts.length;
+  b.reserve(count);
+  const { index, extra, offsets, timestamps } = b;
+  const pos = new Int32Array(1);
+  let p = at + RECORDS_AT;
+  let n = b.count;
+  for (let r = 0; r < count; r++, n++) {
+    const size = varint(buf, p, end, pos);
+    if (size === null || size < 0) return 'other';
+    const start = pos[0] as number;
+    const recordEnd = start + size;
+    if (recordEnd > end) return 'other';
+    const timestampDelta = varint(buf, start + 1, recordEnd, pos);
+    if (timestampDelta === null) return 'other';
+    const offsetDelta = varint(buf, pos[0] as number, recordEnd, pos);
+    if (offsetDelta === null) return 'other';
+    const keyLength = varint(buf, pos[0] as number, recordEnd, pos);
+    if (keyLength === null) return 'other';
+    const keyStart = pos[0] as number;
+    const valueLength = varint(buf, keyStart + Math.max(keyLength, 0), recordEnd, pos);
+    if (valueLength === null) return 'other';
+    const valueStart = pos[0] as number;
+    const headersAt = valueStart + Math.max(valueLength, 0);
+    if (headersAt > recordEnd) return 'other';
+    const offset = base + offsetDelta;
+    const timestamp = logAppend ? maxTime : baseTime + timestampDelta;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) return 'other';
+    const i = n * 4;
+    index[i] = keyStart;
+    index[i + 1] = keyLength < 0 ? -1 : keyLength;
+    index[i + 2] = valueStart;
+    index[i + 3] = valueLength < 0 ? -1 : valueLength;
+    extra[i] = headersAt;
+    extra[i + 1] = recordEnd;
+    extra[i + 2] = (buf[start] as number) << 24 >> 24;
+    extra[i + 3] = block;
+    offsets[n] = offset;
+    timestamps[n] = timestamp;
+    p = recordEnd;
+  }
+  b.count = n;
+  b.contexts.push({ ...recordContext, magicByte: 2 });
+  return end;
+}
+
+interface MessagesDecoder {
+  buffer: Buffer;
+  offset: number;
+  readInt32(): number;
+  canReadBytes(n: number): boolean;
+  readBytes(n: number): Buffer;
+}
+
+/**
+ * kafkajs's fetch record set decoder (protocol/requests/fetch/v4/decodeMessages.js, used by fetch
+ * versions 4 to 11) for record sets of uncompressed v2 batches: their records as FetchedColumns
+ * instead of an array of objects. A record set holding anything else (a compressed batch, another
+ * message format, a record this reader leaves to kafkajs) is read by kafkajs's own decoder, whole.
+ */
+export function makeDecodeMessages(original: (d: MessagesDecoder) => Promise<unknown>, logAppendTime: number) {
+  return async (decoder: MessagesDecoder): Promise<unknown> => {
+    const start = decoder.offset;
+    const messagesSize = decoder.readInt32();
+    if (messagesSize <= 0 || !decoder.canReadBytes(messagesSize)) return [];
+    const buf = decoder.readBytes(messagesSize);
+    if (buf.length <= 16 || buf[16] !== 2) {
+      decoder.offset = start;
+      return original(decoder);
+    }
+    // Room for as many records as the first batch's size per record says the set holds (grown if short).
+    const firstLength = buf.length >= RECORDS_AT ? buf.readInt32BE(8) : 0;
+    const firstCount = buf.length >= RECORDS_AT ? buf.readInt32BE(57) : 0;
+    const perRecord = firstLength > 0 && firstCount > 0 ? (firstLength + 12) / firstCount : 100;
+    const b = new ColumnsBuilder(buf, Math.ceil(buf.length / perRecord) + 16);
+    let at = 0;
+    while (buf.length - at >= RECORD_BATCH_OVERHEAD) {
+      const next = readBatchInto(buf, at, b, logAppendTime);
+      if (next === 'partial') break;
+      if (next === 'other') {
+        decoder.offset = start;
+        return original(decoder);
+      }
+      at = next;
+    }
+    return b.finish();
   };
 }

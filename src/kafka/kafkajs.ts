@@ -11,12 +11,13 @@ import type {
 import { FETCH_AHEAD } from './kafkajs-fetcher.js';
 import { encodedBatchMessage, installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
 import { decodeEncodedBatch, type EncodedBatch } from './record-batch.js';
-import { materialize } from './kafkajs-records.js';
+import { materialize, type FetchedColumns } from './kafkajs-records.js';
 import { ReprocessError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 import type { KafkaEndpoint } from '../config/endpoints.js';
 import { silentLogger, type Logger } from '../log.js';
 import type {
+  ConsumedBatch,
   ConsumedRecord,
   Consumer,
   ConsumerHandlers,
@@ -491,21 +492,27 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
               resolveOffset(lastOffset);
               (batch as unknown as { [FETCH_AHEAD]?: boolean })[FETCH_AHEAD] = true;
             }
-            await handlers.onBatch(
-              {
-                topic: batch.topic,
-                partition: batch.partition,
-                highWatermark: batch.highWatermark,
-                fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
-                nextOffset: (BigInt(lastOffset) + 1n).toString(),
-                // kafkajs's own message objects: they have these fields (a missing key or value is
-                // null, headers an object), and a copy per record is measurable. With the fast path
-                // they are LazyRecords (kafkajs-records.ts): handed over as they are where asked for,
-                // else as the plain objects kafkajs makes.
-                records: (opts.rawRecords ? batch.messages : batch.messages.map(materialize)) as unknown as ConsumedRecord[],
+            // With the fast path a record set is read as columns (kafkajs-records.ts): handed over
+            // as they are where asked for, with records made only when read.
+            const columns = (batch as unknown as { keptColumns?: FetchedColumns | null }).keptColumns ?? null;
+            let records: ConsumedRecord[] | undefined;
+            const consumed: ConsumedBatch = {
+              topic: batch.topic,
+              partition: batch.partition,
+              highWatermark: batch.highWatermark,
+              fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
+              nextOffset: (BigInt(lastOffset) + 1n).toString(),
+              // kafkajs's own message objects: they have these fields (a missing key or value is
+              // null, headers an object), and a copy per record is measurable. With the fast path
+              // they are LazyRecords: handed over as they are where asked for, else as the plain
+              // objects kafkajs makes.
+              get records(): ConsumedRecord[] {
+                const messages: unknown[] = columns ? columns.records() : batch.messages;
+                return (records ??= (opts.rawRecords ? messages : messages.map(materialize)) as ConsumedRecord[]);
               },
-              { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset },
-            );
+              ...(opts.rawRecords && columns ? { columns } : {}),
+            };
+            await handlers.onBatch(consumed, { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset });
           },
         }),
       );

@@ -61,6 +61,8 @@ export interface KafkaAdmin {
 
 export type HeaderValue = Buffer | string;
 export type { EncodedBatch } from './record-batch.js';
+import type { RecordColumns } from './columns.js';
+export type { RecordColumns } from './columns.js';
 
 export interface OutRecord {
   key: Buffer | null;
@@ -86,7 +88,13 @@ export interface ConsumedBatch {
   highWatermark: string;
   /** The offset the batch was fetched from: no record the application may see lies between it and the first of `records`. */
   fetchedOffset: string;
+  /** The batch's records (made on first use where `columns` holds them). */
   records: ConsumedRecord[];
+  /**
+   * The same records as columns, read where they lie, for a consumer with `rawRecords` whose client
+   * read them so (the kafkajs client with its fast path, uncompressed batches). Absent otherwise.
+   */
+  columns?: RecordColumns;
   /**
    * The position after this batch: one past its last offset, counting the transaction markers and
    * aborted records the application never sees. A partition whose last offsets are markers is

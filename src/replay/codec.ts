@@ -1,7 +1,6 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
-import { rawView } from '../kafka/kafkajs-records.js';
-import type { ConsumedRecord } from '../kafka/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
+import type { ChunkRecords } from './process.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
 import { installAvscStrings } from './avsc-strings.js';
@@ -203,24 +202,21 @@ export class SourceDecoder {
   }
 }
 
-/**
- * A chunk's key + value bytes (what a byte rate limit counts) and the schema ids its values name,
- * read where the records lie when the client says where (no Buffer per record).
- */
-export function chunkFacts(records: readonly ConsumedRecord[]): { bytes: number; schemaIds: Set<number> } {
+/** A chunk's key + value bytes (what a byte rate limit counts) and the schema ids its values name, read where they lie. */
+export function chunkFacts(c: ChunkRecords): { bytes: number; schemaIds: Set<number> } {
   let bytes = 0;
   const schemaIds = new Set<number>();
-  for (const r of records) {
-    const v = rawView(r);
-    if (v === null) {
-      bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
-      const id = wireSchemaId(r.value);
-      if (id !== null) schemaIds.add(id);
-      continue;
-    }
-    bytes += Math.max(v.keyLength, 0) + Math.max(v.valueLength, 0);
-    const id = wireSchemaIdAt(v.buffer, v.valueStart, v.valueLength);
-    if (id !== null) schemaIds.add(id);
+  const { index, buffer } = c;
+  let last = Number.NaN;
+  for (let i = 0; i < index.length; i += 4) {
+    const keyLength = index[i + 1] as number;
+    const valueLength = index[i + 3] as number;
+    bytes += (keyLength > 0 ? keyLength : 0) + (valueLength > 0 ? valueLength : 0);
+    // wireSchemaIdAt, inline: neighbours mostly share an id, added once.
+    const v = index[i + 2] as number;
+    if (valueLength < WIRE_HEADER_BYTES || buffer[v] !== WIRE_MAGIC) continue;
+    const id = ((buffer[v + 1] as number) << 24) | ((buffer[v + 2] as number) << 16) | ((buffer[v + 3] as number) << 8) | (buffer[v + 4] as number);
+    if (id !== last) schemaIds.add((last = id));
   }
   return { bytes, schemaIds };
 }

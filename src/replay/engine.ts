@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { buildUpcastChain, recordsWithin, type JobSpec, type PartitionRange } from '../core/index.js';
+import { buildUpcastChain, type JobSpec, type PartitionRange } from '../core/index.js';
+import { columnsOf, columnsWithin, offsetAt } from '../kafka/columns.js';
 import { ReprocessError, errorClass, errorMessage } from '../errors.js';
 import { kafkaErrorType, type BatchContext, type ConsumedBatch, type ConsumedRecord, type Consumer, type EncodedBatch, type KafkaClient, type OutRecord, type Producer } from '../kafka/index.js';
 import type { Logger } from '../log.js';
@@ -18,7 +19,7 @@ import type { Throttle } from './throttle.js';
 import type { Registry } from 'prom-client';
 import { ReplayMetrics } from '../metrics/replay.js';
 import { processChunk, type ChunkEnv } from './process.js';
-import { ProcessingPool, chunkRecords, defaultThreads } from './workers.js';
+import { ProcessingPool, defaultThreads } from './workers.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -421,13 +422,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         return;
       }
     }
-    const lastOffset = batch.records[batch.records.length - 1]?.offset;
-    if (lastOffset !== undefined && BigInt(lastOffset) < st.handled) {
+    // The batch's records as columns: windowed, chunked, counted and sent with no object per record.
+    const all = batch.columns ?? columnsOf(batch.records);
+    const lastOffset = all.length > 0 ? offsetAt(all, all.length - 1) : undefined;
+    if (lastOffset !== undefined && lastOffset < st.handled) {
       // Fetched from before the window (a partition with no commit yet starts at the log start).
       consumer.seek(spec.source.topic, batch.partition, st.handled.toString());
       return;
     }
-    const records = recordsWithin(batch.records, st.handled, st.end);
+    const records = columnsWithin(all, st.handled, st.end);
     let i = 0;
     // A chunk commits while the next one is processed: at most one commit is in flight, and it
     // always settles before the batch returns (a failed one throws there, and what was processed
@@ -444,7 +447,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         // Under a rate limit a transaction holds about maxMs of work, so commits stay frequent.
         const limit = throttle.currentLimit();
         const size = limit === null ? spec.transaction.maxRecords : Math.max(1, Math.min(spec.transaction.maxRecords, Math.ceil((limit * spec.transaction.maxMs) / 1000)));
-        const chunk = records.slice(i, i + size);
+        const chunk = records.slice(i, Math.min(i + size, records.length));
         const { bytes, schemaIds } = chunkFacts(chunk);
         const waited = await throttle.acquire(chunk.length, bytes, stopController.signal);
         throttledMs += waited;
@@ -453,15 +456,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         await decoder.prepareIds(schemaIds);
         registryWaiting = false;
         // The sink's records come back encoded per sink partition; the producer only adds headers.
-        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunkRecords(chunk), batch.partition);
+        const result = poolReady ? await (await poolReady).process(chunk, batch.partition) : await processChunk(env, chunk, batch.partition);
         const { taken, tally } = result;
         const sink = result.batches;
-        const dlq = result.failures.map((f) => dlqRecord(chunk[f.src] as ConsumedRecord, { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
-        const last = chunk[taken - 1];
-        if (!last) break;
+        const dlq = result.failures.map((f) => dlqRecord(chunk.record(f.src), { runId, topic: spec.source.topic, partition: batch.partition, dlqPartitions }, f));
+        if (taken <= 0) break;
         i += taken;
         // The last chunk of a batch also moves past markers the batch ended with, up to the window's end.
-        let next = BigInt(last.offset) + 1n;
+        let next = offsetAt(chunk, taken - 1) + 1n;
         if (i >= records.length) {
           const after = BigInt(batch.nextOffset);
           next = after < st.end ? (after > next ? after : next) : st.end;
@@ -488,7 +490,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     if (records.length === 0) {
       // Only records at or past the end (appended after planning): the partition is finished.
       const after = BigInt(batch.nextOffset);
-      if (after >= st.end || batch.records.some((r) => BigInt(r.offset) >= st.end)) {
+      if (after >= st.end || (lastOffset !== undefined && lastOffset >= st.end)) {
         await commit(st, [], [], st.end);
       }
     }

@@ -2,11 +2,10 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
-import { rawView, type RawView } from '../kafka/kafkajs-records.js';
 import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
-import type { ChunkFailure, ChunkRecords, EncodedChunk, SourceRecord } from './process.js';
+import type { ChunkFailure, ChunkRecords, EncodedChunk } from './process.js';
 
 /**
  * Processing threads: the replay's main thread does the Kafka work (fetching, producing,
@@ -46,10 +45,8 @@ export interface WorkerSink {
 }
 
 /**
- * A chunk's records: keys and values in one buffer, four int32 per record (key start, key length
- * or -1, value start, value length or -1), offsets and timestamps as numbers where the client read
- * them as such (the bytes then one copy of the stretch of the fetch response they lie in), else as
- * decimal strings.
+ * A chunk's records as sent: ChunkRecords (process.ts) with the keys and values in a buffer of
+ * their own, to transfer.
  */
 export interface PackedChunk {
   partition: number;
@@ -80,109 +77,58 @@ export type FromWorker =
   | { type: 'result'; id: number; result: PackedResult }
   | { type: 'error'; id: number | null; error: { name: string; message: string; code?: string; hint?: string; stack?: string } };
 
-const size = (b: Buffer | null): number => (b === null ? 0 : b.length);
-
 /**
- * Where the records lie when all lie in one memory block (the fetch response; each record batch of
- * it is a Buffer of its own over the same block), in order, within `limit` bytes: the block, the
- * records' views and each record's distance from its view's Buffer to the block's start. Else null.
+ * A chunk's records for a processing thread: their keys and values copied out of the buffer they
+ * lie in (the fetch response) as one stretch, which holds little besides them (each record's few
+ * bytes of lengths and deltas, the batch headers), or one by one where the stretch would be mostly
+ * other bytes; the index made relative to the copy; offsets and timestamps copied (a view into the
+ * Kafka thread's columns must not be transferred).
  */
-function contiguous(records: readonly SourceRecord[], limit: number): { block: ArrayBufferLike; views: RawView[]; bases: Int32Array; from: number; to: number } | null {
-  const views: RawView[] = new Array(records.length);
-  const bases = new Int32Array(records.length);
-  let block: ArrayBufferLike | null = null;
-  let from = -1;
-  let to = -1;
-  for (let n = 0; n < records.length; n++) {
-    const v = rawView(records[n]);
-    if (v === null || (block !== null && v.buffer.buffer !== block)) return null;
-    block = v.buffer.buffer;
-    const base = v.buffer.byteOffset;
-    const start = base + (v.keyLength < 0 ? v.valueStart : v.keyStart);
-    if (start < to) return null;
-    if (from < 0) from = start;
-    to = base + v.valueStart + Math.max(v.valueLength, 0);
-    if (to - from > limit) return null;
-    views[n] = v;
-    bases[n] = base;
+export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
+  const count = c.offsets.length;
+  const from = c.index;
+  let start = Number.POSITIVE_INFINITY;
+  let end = 0;
+  let used = 0;
+  // Keys and values alike: pairs of (start, length) at even places of the index.
+  for (let i = 0; i < count * 4; i += 2) {
+    const length = from[i + 1] as number;
+    if (length < 0) continue;
+    const at = from[i] as number;
+    if (at < start) start = at;
+    if (at + length > end) end = at + length;
+    used += length;
   }
-  return block === null ? null : { block, views, bases, from, to };
+  if (start > end) start = end = 0;
+  const index = new Int32Array(count * 4);
+  let bytes: Uint8Array;
+  if (end - start <= 2 * used + 64 * 1024) {
+    bytes = new Uint8Array(new ArrayBuffer(end - start));
+    bytes.set(c.buffer.subarray(start, end));
+    for (let i = 0; i < count * 4; i += 2) {
+      const length = from[i + 1] as number;
+      index[i] = length < 0 ? 0 : (from[i] as number) - start;
+      index[i + 1] = length;
+    }
+  } else {
+    bytes = new Uint8Array(new ArrayBuffer(used));
+    let at = 0;
+    for (let i = 0; i < count * 4; i += 2) {
+      const length = from[i + 1] as number;
+      index[i] = at;
+      index[i + 1] = length;
+      if (length <= 0) continue;
+      bytes.set(c.buffer.subarray(from[i] as number, (from[i] as number) + length), at);
+      at += length;
+    }
+  }
+  const copy = (a: Float64Array | string[]): Float64Array | string[] => a.slice();
+  return { partition, offsets: copy(c.offsets), timestamps: copy(c.timestamps), bytes: bytes.buffer as ArrayBuffer, index };
 }
-
-export function packChunk(records: readonly SourceRecord[], partition: number): PackedChunk {
-  // Records read in place (kafkajs-records.ts): one copy of the stretch they lie in, which holds
-  // little besides them (each record's few bytes of lengths and deltas, the batch headers).
-  const span = records.length > 0 ? contiguous(records, 64 * 1024 * 1024) : null;
-  if (span !== null) {
-    const { block, views, bases, from, to } = span;
-    const bytes = new Uint8Array(new ArrayBuffer(to - from));
-    bytes.set(new Uint8Array(block, from, to - from));
-    const index = new Int32Array(records.length * 4);
-    const offsets = new Float64Array(records.length);
-    const timestamps = new Float64Array(records.length);
-    for (let n = 0; n < views.length; n++) {
-      const v = views[n] as RawView;
-      const at = (bases[n] as number) - from;
-      const i = n * 4;
-      index[i] = at + v.keyStart;
-      index[i + 1] = v.keyLength < 0 ? -1 : v.keyLength;
-      index[i + 2] = at + v.valueStart;
-      index[i + 3] = v.valueLength < 0 ? -1 : v.valueLength;
-      offsets[n] = v.offset;
-      timestamps[n] = v.timestamp;
-    }
-    return { partition, offsets, timestamps, bytes: bytes.buffer, index };
-  }
-  let total = 0;
-  for (const r of records) total += size(r.key) + size(r.value);
-  const bytes = new Uint8Array(new ArrayBuffer(total));
-  const index = new Int32Array(records.length * 4);
-  // Numbers where every offset and timestamp is one exactly (as a record read in place has them), else the client's text.
-  const offsetNumbers = new Float64Array(records.length);
-  const timestampNumbers = new Float64Array(records.length);
-  let numbers = true;
-  let at = 0;
-  const put = (b: Buffer | null, i: number): void => {
-    index[i] = at;
-    if (b === null) {
-      index[i + 1] = -1;
-      return;
-    }
-    bytes.set(b, at);
-    index[i + 1] = b.length;
-    at += b.length;
-  };
-  for (let n = 0; n < records.length; n++) {
-    const r = records[n] as SourceRecord;
-    put(r.key, n * 4);
-    put(r.value, n * 4 + 2);
-    const v = rawView(r);
-    if (v !== null) {
-      offsetNumbers[n] = v.offset;
-      timestampNumbers[n] = v.timestamp;
-    } else if (numbers) {
-      const o = Number(r.offset);
-      const t = Number(r.timestamp);
-      numbers = exact(o, r.offset) && exact(t, r.timestamp);
-      offsetNumbers[n] = o;
-      timestampNumbers[n] = t;
-    }
-  }
-  if (numbers) return { partition, offsets: offsetNumbers, timestamps: timestampNumbers, bytes: bytes.buffer, index };
-  return { partition, offsets: records.map((r) => r.offset), timestamps: records.map((r) => r.timestamp), bytes: bytes.buffer, index };
-}
-
-/** True when `n` is the whole number `text` says, exactly. */
-const exact = (n: number, text: string): boolean => Number.isSafeInteger(n) && String(n) === text;
 
 /** The chunk's records as processChunk reads them, over the chunk's buffer (no copy, no object per record). */
 export function unpackChunk(p: PackedChunk): ChunkRecords {
   return { buffer: Buffer.from(p.bytes), index: p.index, offsets: p.offsets, timestamps: p.timestamps };
-}
-
-/** Records as processChunk reads them, for processing on the thread that holds them (one copy of their bytes). */
-export function chunkRecords(records: readonly SourceRecord[]): ChunkRecords {
-  return unpackChunk(packChunk(records, 0));
 }
 
 const FIELDS = 8;
@@ -306,7 +252,7 @@ export class ProcessingPool {
   }
 
   /** Processes a chunk on the next thread. The decoder must have prepared the chunk's schemas. */
-  process(records: readonly SourceRecord[], partition: number): Promise<EncodedChunk> {
+  process(records: ChunkRecords, partition: number): Promise<EncodedChunk> {
     if (this.closed) return Promise.reject(new ReprocessError('INTERNAL', 'the processing threads were closed'));
     const thread = this.threads[this.next++ % this.threads.length] as Thread;
     if (thread.failure) return Promise.reject(thread.failure);

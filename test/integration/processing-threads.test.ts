@@ -5,7 +5,8 @@ import { SinkEncoder, SourceDecoder } from '../../src/replay/codec.js';
 import { loadTransform } from '../../src/replay/modules.js';
 import { decodeEncodedBatch } from '../../src/kafka/record-batch.js';
 import { processChunk, type ChunkEnv, type EncodedChunk } from '../../src/replay/process.js';
-import { ProcessingPool, chunkRecords } from '../../src/replay/workers.js';
+import { ProcessingPool } from '../../src/replay/workers.js';
+import { columnsOf } from '../../src/kafka/columns.js';
 import { readAll } from '../support/consume.js';
 import { testEndpoints, testKafka } from '../support/env.js';
 import { createSource, makeEvents, writeJob, type JobDir } from '../support/replay-fixture.js';
@@ -57,7 +58,7 @@ describe('processing threads', () => {
         await Promise.all([decoder.prepare(records.map((r) => r.value)), decoder.prepare(records.map((r) => r.value))]);
         for (let i = 0; i < records.length; i += 97) {
           const chunk = records.slice(i, i + 97);
-          const [inline, threaded] = await Promise.all([processChunk(env, chunkRecords(chunk), partition), pool.process(chunk, partition)]);
+          const [inline, threaded] = await Promise.all([processChunk(env, columnsOf(chunk), partition), pool.process(columnsOf(chunk), partition)]);
           expect(plain(threaded)).toEqual(plain(inline));
           failures += inline.failures.length;
           outputs += inline.tally.written;

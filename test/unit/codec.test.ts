@@ -1,12 +1,13 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { DecodeError, buildUpcastChain, encodeWire } from '../../src/core/index.js';
-import { SinkEncoder, SourceDecoder } from '../../src/replay/codec.js';
+import { DecodeError, buildUpcastChain, encodeWire, wireSchemaIdAt } from '../../src/core/index.js';
+import { SinkEncoder, SourceDecoder, chunkFacts } from '../../src/replay/codec.js';
 import { decodeEncodedBatch } from '../../src/kafka/record-batch.js';
 import { processChunk, type ChunkEnv } from '../../src/replay/process.js';
 import { rawView } from '../../src/kafka/kafkajs-records.js';
 import { packChunk, unpackChunk } from '../../src/replay/workers.js';
-import { chunkRows } from './helpers.js';
+import { columnsOf } from '../../src/kafka/columns.js';
+import { chunkRows, rng } from './helpers.js';
 
 const schema = { type: 'record', name: 'E', fields: [{ name: 'v', type: 'int' }, { name: 'name', type: 'string' }, { name: 'tags', type: { type: 'array', items: 'string' } }] };
 const type = avro.Type.forSchema(schema as avro.Schema);
@@ -63,7 +64,7 @@ describe('a chunk sent to a processing thread', () => {
       { offset: '9007199254740993', timestamp: '1700000000000', key: Buffer.from('k'), value: Buffer.from([0, 1]) },
       { offset: '9007199254740995', timestamp: '1700000000001', key: null, value: null },
     ];
-    const packed = packChunk(records, 2);
+    const packed = packChunk(columnsOf(records.map((r) => ({ ...r, headers: {} }))), 2);
     expect(packed.offsets).toBeInstanceOf(Array);
     expect(chunkRows(unpackChunk(packed))).toEqual([
       ['9007199254740993', '1700000000000', '6b', '0001'],
@@ -77,7 +78,7 @@ describe('a chunk sent to a processing thread', () => {
       { offset: '41', timestamp: '1700000000000', key: Buffer.from('k'), value: Buffer.from([0, 1]) },
       { offset: '9007199254740991', timestamp: '5', key: null, value: Buffer.alloc(0) },
     ];
-    const packed = packChunk(records, 2);
+    const packed = packChunk(columnsOf(records.map((r) => ({ ...r, headers: {} }))), 2);
     expect(packed.offsets).toBeInstanceOf(Float64Array);
     expect(packed.timestamps).toBeInstanceOf(Float64Array);
     expect(chunkRows(unpackChunk(packed))).toEqual([
@@ -85,7 +86,7 @@ describe('a chunk sent to a processing thread', () => {
       ['9007199254740991', '5', null, ''],
     ]);
     // Text a number would write differently (a leading zero) stays text.
-    expect(packChunk([{ offset: '041', timestamp: '1', key: null, value: null }], 2).offsets).toBeInstanceOf(Array);
+    expect(packChunk(columnsOf([{ offset: '041', timestamp: '1', key: null, value: null, headers: {} }]), 2).offsets).toBeInstanceOf(Array);
   });
 
   it('gives the transform offsets, timestamps and keys as text and bytes, made when read, and the source header from them', async () => {
@@ -98,8 +99,8 @@ describe('a chunk sent to a processing thread', () => {
         return event;
       },
     };
-    const numbers = packChunk([{ offset: '41', timestamp: '1700000000000', key: Buffer.from('k'), value }, { offset: '42', timestamp: '6', key: null, value }], 3);
-    const text = packChunk([{ offset: '9007199254740993', timestamp: '1700000000000', key: null, value }], 3);
+    const numbers = packChunk(columnsOf([{ offset: '41', timestamp: '1700000000000', key: Buffer.from('k'), value, headers: {} }, { offset: '42', timestamp: '6', key: null, value, headers: {} }]), 3);
+    const text = packChunk(columnsOf([{ offset: '9007199254740993', timestamp: '1700000000000', key: null, value, headers: {} }]), 3);
     const out = [await processChunk(env, unpackChunk(numbers), 3), await processChunk(env, unpackChunk(text), 3)];
     expect(seen).toEqual([
       { topic: 'src', partition: 3, offset: '41', timestamp: '1700000000000', key: { type: 'Buffer', data: [107] }, version: 1 }, ['41', '1700000000000', 'k', 1, 'src', 3],
@@ -108,5 +109,36 @@ describe('a chunk sent to a processing thread', () => {
     ]);
     const headers = out.flatMap((o) => o.batches.flatMap((b) => decodeEncodedBatch(b).map((r) => String(r.headers['reprocess.source']))));
     expect(headers).toEqual(['3:41', '3:42', '3:9007199254740993']);
+  });
+});
+
+describe('chunkFacts', () => {
+  it('counts key and value bytes and names every schema id the values carry, as wireSchemaIdAt reads them', () => {
+    const next = rng(3);
+    const ids = [7, 7, 8, 0, 2 ** 31 - 1, -1, -(2 ** 31), 300];
+    // Any four bytes after a zero byte read as an id, negative ones too (a foreign value can hold them).
+    const wire = (id: number, body: Buffer): Buffer => {
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
+    };
+    const records = Array.from({ length: 400 }, (_, n) => {
+      const kind = next();
+      const id = ids[Math.floor(next() * ids.length)] as number;
+      const value = kind < 0.1 ? null : kind < 0.15 ? Buffer.from([0, 0, 0]) : kind < 0.2 ? Buffer.from('{"json":1}') : wire(id, Buffer.alloc(Math.floor(next() * 20)));
+      return { offset: String(n), timestamp: '1', key: next() < 0.3 ? null : Buffer.alloc(Math.floor(next() * 9)), value, headers: {} };
+    });
+    const cols = columnsOf(records);
+    const want = new Set<number>();
+    let bytes = 0;
+    for (const r of records) {
+      bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
+      const id = wireSchemaIdAt(r.value ?? Buffer.alloc(0), 0, r.value === null ? -1 : r.value.length);
+      if (id !== null) want.add(id);
+    }
+    const facts = chunkFacts(cols);
+    expect(facts.bytes).toBe(bytes);
+    expect([...facts.schemaIds].sort()).toEqual([...want].sort());
+    expect(want.size).toBeGreaterThan(5);
   });
 });

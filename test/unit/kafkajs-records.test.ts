@@ -2,7 +2,9 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { chunkRows, originalKafkajs, rng } from './helpers.js';
 import { fastBatch } from '../../src/kafka/kafkajs-fastpath.js';
-import { LazyRecord, decimal, makeRecordBatchDecoder, materialize, rawView } from '../../src/kafka/kafkajs-records.js';
+import { FetchedColumns, LazyRecord, decimal, makeDecodeMessages, makeRecordBatchDecoder, materialize, rawView } from '../../src/kafka/kafkajs-records.js';
+import { columnsOf } from '../../src/kafka/columns.js';
+import type { ConsumedRecord } from '../../src/kafka/index.js';
 import { packChunk, unpackChunk } from '../../src/replay/workers.js';
 
 const require = createRequire(import.meta.url);
@@ -24,17 +26,23 @@ const ours = makeRecordBatchDecoder({
   logAppendTime: 1,
 });
 
-/** A record batch as the broker sends it: kafkajs's own encoder, some batches transactional, control, log-append time or gzipped. */
-async function randomBatch(next: () => number, i: number, uncompressed = false): Promise<Buffer> {
+/**
+ * A record batch as the broker sends it: kafkajs's own encoder, some batches transactional,
+ * control, log-append time or gzipped. Given its first offset (a batch of a record set), its
+ * offsets ascend, with gaps (compaction).
+ */
+async function randomBatch(next: () => number, i: number, uncompressed = false, firstOffset?: number, producerId?: number): Promise<Buffer> {
   const count = 1 + Math.floor(next() * 30);
   const records = [];
+  let delta = 0;
   for (let k = 0; k < count; k++) {
+    delta = firstOffset === undefined ? k * (next() < 0.2 ? 3 : 1) : k === 0 ? 0 : delta + (next() < 0.2 ? 3 : 1);
     const headers: Record<string, Buffer | string | (Buffer | string)[]> = {};
     if (next() < 0.5) headers['reprocess.source'] = `1:${k}`;
     if (next() < 0.1) headers.dup = [Buffer.from('a'), 'b'];
     if (next() < 0.03) headers['__proto__'] = 'x';
     records.push(kafkajsRecord({
-      offsetDelta: k * (next() < 0.2 ? 3 : 1),
+      offsetDelta: delta,
       timestampDelta: Math.floor((next() - 0.3) * 1e6),
       key: next() < 0.2 ? null : Buffer.from(`key-${i}-${k}`),
       value: next() < 0.05 ? null : Buffer.from(Array.from({ length: Math.floor(next() * 120) }, () => Math.floor(next() * 256))),
@@ -44,12 +52,12 @@ async function randomBatch(next: () => number, i: number, uncompressed = false):
   const attributes = (next() < 0.2 ? 0x10 : 0) | (next() < 0.05 ? 0x20 : 0) | (next() < 0.1 ? 0x08 : 0);
   const batch = await kafkajsBatchEncoder({
     compression: next() < 0.15 && !uncompressed ? compression.Types.GZIP : 0,
-    firstOffset: Long.fromValue(String(Math.floor(next() * 1e9))),
+    firstOffset: Long.fromValue(String(firstOffset ?? Math.floor(next() * 1e9))),
     firstTimestamp: 1_700_000_000_000 + Math.floor(next() * 1e9),
     maxTimestamp: 1_700_000_100_000,
-    lastOffsetDelta: count - 1,
+    lastOffsetDelta: firstOffset === undefined ? count - 1 : delta,
     transactional: (attributes & 0x10) > 0,
-    producerId: Long.fromValue(String(Math.floor(next() * 1e6))),
+    producerId: Long.fromValue(String(producerId ?? Math.floor(next() * 1e6))),
     records,
   });
   const buf = Buffer.from(batch.buffer);
@@ -123,29 +131,113 @@ describe('the fast path\'s Batch', () => {
   });
 });
 
-describe('packing a chunk for the processing thread', () => {
-  it('copies records read in place as one stretch, across record batches, and unpacks to the same records as the per-record copy', async () => {
+/** A transaction marker batch: one control record whose key says abort (type 0) or commit (type 1). */
+async function markerBatch(firstOffset: number, producerId: number, abort: boolean): Promise<Buffer> {
+  const batch = await kafkajsBatchEncoder({
+    compression: 0, firstOffset: Long.fromValue(String(firstOffset)), firstTimestamp: 1_700_000_000_000, maxTimestamp: 1_700_000_000_000, lastOffsetDelta: 0,
+    transactional: true, producerId: Long.fromValue(String(producerId)),
+    records: [kafkajsRecord({ offsetDelta: 0, timestampDelta: 0, key: Buffer.from([0, 0, 0, abort ? 0 : 1]), value: Buffer.from([0, 0, 0, 0, 0, 0]), headers: {} })],
+  });
+  const buf = Buffer.from(batch.buffer);
+  buf.writeInt16BE(buf.readInt16BE(21) | 0x20, 21);
+  return buf;
+}
+
+const kafkajsDecodeMessages = originalKafkajs<(d: unknown) => Promise<unknown[]>>('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
+const decodeMessages = makeDecodeMessages(kafkajsDecodeMessages as never, 1);
+const plainRecords = (m: unknown): unknown[] => (m instanceof FetchedColumns ? m.records() : (m as unknown[])).map(materialize);
+
+/**
+ * A fetched partition's record set: transactions of several producers, some committed, some
+ * aborted, their markers, plain batches; offsets ascending. Optionally a gzipped batch, and the
+ * last batch cut short (a fetch's size limit).
+ */
+async function recordSet(next: () => number, i: number, gzip: boolean): Promise<{ bytes: Buffer; aborted: { producerId: string; firstOffset: string }[]; offsets: number[] }> {
+  const parts: Buffer[] = [];
+  const aborted: { producerId: string; firstOffset: string }[] = [];
+  const offsets: number[] = [];
+  let offset = Math.floor(next() * 1e6);
+  for (let k = 0; k < 1 + Math.floor(next() * 6); k++) {
+    const producerId = 1 + Math.floor(next() * 3);
+    const kind = next();
+    if (kind < 0.15) {
+      parts.push(await markerBatch(offset, producerId, next() < 0.5));
+      offsets.push(offset);
+      offset += 1;
+      continue;
+    }
+    const batch = await randomBatch(next, i * 10 + k, !gzip || next() < 0.7, offset, producerId);
+    const decoded = (await ours(new Decoder(batch) as never)) as { records: LazyRecord[]; inTransaction: boolean; lastOffsetDelta: number };
+    if (decoded.inTransaction && next() < 0.4 && !aborted.some((a) => a.producerId === String(producerId))) aborted.push({ producerId: String(producerId), firstOffset: String(offset) });
+    for (const r of decoded.records) offsets.push(Number(r.offset));
+    parts.push(batch);
+    offset += decoded.lastOffsetDelta + 1 + Math.floor(next() * 2);
+  }
+  let bytes = Buffer.concat(parts);
+  if (next() < 0.2) bytes = bytes.subarray(0, bytes.length - 1 - Math.floor(next() * 20));
+  return { bytes, aborted, offsets };
+}
+
+describe('a fetched record set read as columns', () => {
+  it('holds the records kafkajs reads, and its Batch keeps, drops and reports what kafkajs\'s does, for 300 random fetches', async () => {
+    const Batch = fastBatch(KafkajsBatch as never, Long as never, filterAborted) as unknown as new (t: string, f: string, d: object) => Record<string, () => unknown> & { messages: { length: number; [n: number]: { offset: string } | undefined } };
+    const Theirs = KafkajsBatch as unknown as typeof Batch;
+    const next = rng(31);
+    let columns = 0;
+    let dropped = 0;
+    for (let i = 0; i < 300; i++) {
+      const { bytes, aborted, offsets } = await recordSet(next, i, i % 5 === 0);
+      // The record set as a fetch response holds it: its size first, and the next partition after it.
+      const framed = Buffer.concat([Buffer.alloc(4), bytes, Buffer.from([7, 7, 7])]);
+      framed.writeInt32BE(bytes.length, 0);
+      const a = new Decoder(framed);
+      const b = new Decoder(framed);
+      const theirs = await kafkajsDecodeMessages(a);
+      const mine = await decodeMessages(b as never);
+      expect(b.offset, `fetch ${i}: offset after`).toBe(a.offset);
+      expect(plainRecords(mine), `fetch ${i}`).toEqual(theirs);
+      if (mine instanceof FetchedColumns) columns++;
+      const fetchedOffset = String(offsets[Math.floor(next() * offsets.length)] ?? 0);
+      const data = { partition: 0, highWatermark: '99999999999', abortedTransactions: aborted };
+      const t = new Theirs('t', fetchedOffset, { ...data, messages: theirs });
+      const m = new Batch('t', fetchedOffset, { ...data, messages: mine });
+      const kept = (batch: { messages: unknown }): unknown[] => plainRecords(batch.messages);
+      expect(kept(m), `fetch ${i}: kept`).toEqual(kept(t));
+      if ((t as unknown as { messagesWithinOffset: unknown[] }).messagesWithinOffset.length > t.messages.length) dropped++;
+      for (const method of ['isEmpty', 'isEmptyIncludingFiltered', 'isEmptyDueToFiltering', 'isEmptyControlRecord', 'isEmptyDueToLogCompactedMessages', 'firstOffset', 'lastOffset', 'offsetLag', 'offsetLagLow']) {
+        expect(m[method]?.(), `fetch ${i}: ${method}`).toEqual(t[method]?.());
+      }
+      // What kafkajs's runner reads of a batch: its size and its last message's offset.
+      expect(m.messages.length).toBe(t.messages.length);
+      expect(m.messages[m.messages.length - 1]?.offset).toBe(t.messages[t.messages.length - 1]?.offset);
+    }
+    // Most record sets are read as columns; those with a gzipped batch, by kafkajs.
+    expect(columns).toBeGreaterThan(200);
+    expect(columns).toBeLessThan(300);
+    // Aborted transactions and markers were dropped in many.
+    expect(dropped).toBeGreaterThan(50);
+  });
+
+  it('copies a chunk of them for the processing thread as the same records as a copy of plain records', async () => {
     const next = rng(41);
-    // Three record batches in one fetched block, as a fetch response holds them: each is a Buffer of its own over the block.
-    const block = Buffer.concat([await randomBatch(next, 1, true), await randomBatch(next, 2, true), await randomBatch(next, 3, true)]);
-    const d = new Decoder(block);
-    const lazy: LazyRecord[] = [];
-    for (let b = 0; b < 3; b++) lazy.push(...((await ours(d as never)) as { records: LazyRecord[] }).records);
-    const plain = lazy.map((r) => materialize(r) as LazyRecord);
-    const fromLazy = packChunk(lazy, 3);
-    const fromPlain = packChunk(plain, 3);
-    expect(fromLazy.offsets).toBeInstanceOf(Float64Array);
-    // Plain records' offsets and timestamps are text, and numbers exactly: sent as numbers too.
-    expect(fromPlain.offsets).toBeInstanceOf(Float64Array);
-    const rows = (rs: readonly { offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }[]) => rs.map((r) => [r.offset, r.timestamp, r.key?.toString('hex') ?? null, r.value?.toString('hex') ?? null]);
-    expect(chunkRows(unpackChunk(fromLazy))).toEqual(chunkRows(unpackChunk(fromPlain)));
-    expect(chunkRows(unpackChunk(fromLazy))).toEqual(rows(plain));
-    // Records from two blocks go one by one.
-    const one = await randomBatch(next, 4, true);
-    const own = Buffer.from(new ArrayBuffer(one.length));
-    one.copy(own);
-    const other = (await ours(new Decoder(own) as never)) as { records: LazyRecord[] };
-    const mixed = packChunk([...lazy, ...other.records], 3);
-    expect(chunkRows(unpackChunk(mixed))).toEqual(rows([...plain, ...other.records]));
+    for (let i = 0; i < 50; i++) {
+      const { bytes } = await recordSet(next, i, false);
+      const framed = Buffer.concat([Buffer.alloc(4), bytes]);
+      framed.writeInt32BE(bytes.length, 0);
+      const cols = await decodeMessages(new Decoder(framed) as never);
+      if (!(cols instanceof FetchedColumns)) throw new Error('not read as columns');
+      const plain = cols.records().map((r) => materialize(r) as ConsumedRecord);
+      const rows = (rs: readonly ConsumedRecord[]) => rs.map((r) => [r.offset, r.timestamp, r.key?.toString('hex') ?? null, r.value?.toString('hex') ?? null]);
+      const from = Math.floor(next() * cols.length);
+      const to = from + Math.floor(next() * (cols.length - from + 1));
+      const chunk = packChunk(cols.slice(from, to), 3);
+      expect(chunk.offsets).toBeInstanceOf(Float64Array);
+      // The copy holds the records' stretch of the fetch, not the whole of it.
+      expect(chunk.bytes.byteLength).toBeLessThanOrEqual(bytes.length);
+      expect(chunkRows(unpackChunk(chunk))).toEqual(rows(plain.slice(from, to)));
+      expect(chunkRows(unpackChunk(packChunk(columnsOf(plain.slice(from, to)), 3)))).toEqual(rows(plain.slice(from, to)));
+      // A record at a time, with headers, for the DLQ.
+      if (to > from) expect(materialize(cols.slice(from, to).record(0))).toEqual(plain[from]);
+    }
   });
 });

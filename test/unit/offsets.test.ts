@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addOffset, compareOffsets, isOffset, maxOffset, minOffset, offsetDistance, recordsWithin, toOffset } from './helpers.js';
+import { addOffset, compareOffsets, isOffset, maxOffset, minOffset, offsetDistance, toOffset } from './helpers.js';
+import { columnsOf, columnsWithin, offsetTextAt, type RecordColumns } from '../../src/kafka/columns.js';
 
 describe('offsets as decimal strings', () => {
   it('compares numerically beyond 2^53, not lexically', () => {
@@ -30,15 +31,23 @@ describe('offsets as decimal strings', () => {
   });
 });
 
-describe('recordsWithin', () => {
-  const recs = (...offsets: number[]) => offsets.map((o) => ({ offset: String(o) }));
+describe('columnsWithin', () => {
+  const cols = (...offsets: (number | string)[]) => columnsOf(offsets.map((o) => ({ offset: String(o), timestamp: '1', key: null, value: Buffer.from([Number(String(o).slice(-2))]), headers: {} })));
+  const offsetsOf = (c: RecordColumns) => Array.from({ length: c.length }, (_, n) => offsetTextAt(c, n));
   it('keeps the records in [from, end) of an ascending batch', () => {
-    expect(recordsWithin(recs(3, 4, 5, 6, 7), 4n, 7n).map((r) => r.offset)).toEqual(['4', '5', '6']);
-    expect(recordsWithin(recs(3, 4), 10n, 20n)).toEqual([]);
-    expect(recordsWithin(recs(), 0n, 1n)).toEqual([]);
+    expect(offsetsOf(columnsWithin(cols(3, 4, 5, 6, 7), 4n, 7n))).toEqual(['4', '5', '6']);
+    expect(columnsWithin(cols(3, 4, 5, 6, 7), 4n, 7n).record(0).value).toEqual(Buffer.from([4]));
+    expect(columnsWithin(cols(3, 4), 10n, 20n).length).toBe(0);
+    expect(columnsWithin(cols(), 0n, 1n).length).toBe(0);
   });
   it('returns the batch itself when every record is inside', () => {
-    const all = recs(1, 2, 3);
-    expect(recordsWithin(all, 0n, 4n)).toBe(all);
+    const all = cols(1, 2, 3);
+    expect(columnsWithin(all, 0n, 4n)).toBe(all);
+  });
+  it('compares offsets beyond 2^53 exactly', () => {
+    const big = cols('9007199254740993', '9007199254740994', '9007199254740995');
+    expect(big.offsets).toBeInstanceOf(Array);
+    expect(offsetsOf(columnsWithin(big, 9007199254740994n, 9007199254740995n))).toEqual(['9007199254740994']);
+    expect(offsetsOf(columnsWithin(cols(1, 2, 3), 2n, 2n ** 60n))).toEqual(['2', '3']);
   });
 });
