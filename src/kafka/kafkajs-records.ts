@@ -344,6 +344,23 @@ export class FetchedColumns implements RecordColumns {
     for (let n = 0; n < this.length; n++) yield this.lazy(n);
   }
 
+  /**
+   * As an array of LazyRecords would: for kafkajs code that meets these columns unprepared (its
+   * own Batch, in an instance of kafkajs loaded apart from the one the fast path was installed in
+   * but sharing its module cache), which then carries on with arrays.
+   */
+  filter(keep: (r: LazyRecord, n: number) => unknown): LazyRecord[] {
+    return this.records().filter(keep);
+  }
+
+  map<T>(f: (r: LazyRecord, n: number) => T): T[] {
+    return this.records().map(f);
+  }
+
+  some(test: (r: LazyRecord, n: number) => unknown): boolean {
+    return this.records().some(test);
+  }
+
   slice(from: number, to: number): FetchedColumns {
     return new FetchedColumns(this.buffer, this.index.subarray(from * 4, to * 4), this.extra.subarray(from * 4, to * 4), this.offsets.subarray(from, to), this.timestamps.subarray(from, to), this.contexts);
   }

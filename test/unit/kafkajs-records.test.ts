@@ -210,6 +210,10 @@ describe('a fetched record set read as columns', () => {
       // What kafkajs's runner reads of a batch: its size and its last message's offset.
       expect(m.messages.length).toBe(t.messages.length);
       expect(m.messages[m.messages.length - 1]?.offset).toBe(t.messages[t.messages.length - 1]?.offset);
+      // kafkajs's own Batch given the columns (an instance of kafkajs loaded apart, sharing the module cache) works on them as on records.
+      const unprepared = new Theirs('t', fetchedOffset, { ...data, messages: mine });
+      expect(kept(unprepared), `fetch ${i}: kafkajs's Batch on columns`).toEqual(kept(t));
+      expect(unprepared.lastOffset?.()).toBe(t.lastOffset?.());
     }
     // Most record sets are read as columns; those with a gzipped batch, by kafkajs.
     expect(columns).toBeGreaterThan(200);
