@@ -38,7 +38,8 @@ const USAGE = `node bench/ab.ts --job JOB.yaml [--builds DIR,DIR,…] [--runs N 
 
   --job       a job spec whose source holds the records to replay (e.g. the one a
               "npm run bench -- --only alo --runs 1 --keep" run leaves in its temp folder)
-  --builds    checkouts of the product with dist/ built, each run in turn (default: this one)
+  --builds    checkouts of the product with dist/ built, each run in turn (default: this one);
+              node flags for a build's runs after a '|', e.g. ".|--single-threaded-gc"
   --broker    the Kafka broker's pid, for its CPU (default: the one "reprocess stack" manages)`;
 if (values.help || !values.job) {
   process.stdout.write(`${USAGE}\n`);
@@ -48,7 +49,15 @@ const delivery = values.delivery;
 if (delivery !== 'at-least-once' && delivery !== 'exactly-once') throw new Error(`--delivery is at-least-once or exactly-once, not "${String(delivery)}"`);
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs wants a positive integer, got "${String(values.runs)}"`);
-const builds = values.builds.split(',').map((b) => resolve(b));
+// A build is a checkout, optionally with node flags for its runs after a '|': ".|--single-threaded-gc".
+const builds = values.builds.split(',').map((b) => {
+  const [dir = '.', flags] = b.split('|');
+  return flags ? `${resolve(dir)}|${flags}` : resolve(dir);
+});
+const splitBuild = (b: string): [string, string[]] => {
+  const [dir = '.', flags = ''] = b.split('|');
+  return [dir, flags.split(' ').filter(Boolean)];
+};
 const job = readFileSync(values.job, 'utf8');
 if (!/^version: \d+$/m.test(job)) throw new Error(`${values.job} has no top-level "version: N" line to change per run`);
 
@@ -67,6 +76,7 @@ interface Run {
   recordsPerSec: number;
   cpuSeconds: number;
   threads: number[];
+  helperCpuSeconds: number;
   brokerCpuSeconds: number | null;
   machineBusy: number;
 }
@@ -77,16 +87,20 @@ async function replay(build: string, version: number): Promise<Run> {
   const arg = JSON.stringify({ spec, runId: `ab-${randomUUID().slice(0, 8)}`, delivery, ...(values.threads ? { threads: Number(values.threads) } : {}) });
   const b0 = broker ? processCpuSeconds(broker) : null;
   const m0 = machineTicks();
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(build, 'bench', 'replay-child.ts'), arg], { cwd: build, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [dir, flags] = splitBuild(build);
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, join(dir, 'bench', 'replay-child.ts'), arg], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // The CPU of each thread, as last seen before it ended.
   const threads = new Map<string, number>();
+  const helpers = new Set<string>();
   const sampler = setInterval(() => {
     try {
       for (const tid of readdirSync(`/proc/${String(child.pid)}/task`)) {
         const cpu = threadCpuSeconds(child.pid ?? 0, tid);
         if (cpu !== null) threads.set(tid, cpu);
+        // V8's platform threads (GC, compiler) are named "V8 DefaultWorke…".
+        if (!helpers.has(tid) && readFileSync(`/proc/${String(child.pid)}/task/${tid}/comm`, 'utf8').startsWith('V8 ')) helpers.add(tid);
       }
     } catch {
       // the child has ended
@@ -102,7 +116,8 @@ async function replay(build: string, version: number): Promise<Run> {
     build,
     recordsPerSec: Math.round(r.summary.read / r.wallSeconds),
     cpuSeconds: round(r.cpuSeconds),
-    threads: [...threads.values()].filter((c) => c >= 0.05).sort((a, b) => b - a).map((c) => round(c)),
+    threads: [...threads].filter(([tid, c]) => c >= 0.05 && !helpers.has(tid)).map(([, c]) => c).sort((a, b) => b - a).map((c) => round(c)),
+    helperCpuSeconds: round([...threads].filter(([tid]) => helpers.has(tid)).reduce((sum, [, c]) => sum + c, 0)),
     brokerCpuSeconds: b0 !== null && b1 !== null ? round(b1 - b0) : null,
     machineBusy: round((m1[0] - m0[0]) / (m1[1] - m0[1]), 3),
   };
@@ -120,7 +135,7 @@ for (let i = 0; i < runs; i++) {
   for (const build of builds) {
     const run = await replay(build, version++);
     all.push(run);
-    process.stdout.write(`${build}  ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${String(run.cpuSeconds)} CPU s (threads ${run.threads.join(' / ')}), broker ${String(run.brokerCpuSeconds ?? '?')} CPU s, machine ${String(Math.round(run.machineBusy * 100))} % busy\n`);
+    process.stdout.write(`${build}  ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${String(run.cpuSeconds)} CPU s (threads ${run.threads.join(' / ')}, V8 helpers ${String(run.helperCpuSeconds)}), broker ${String(run.brokerCpuSeconds ?? '?')} CPU s, machine ${String(Math.round(run.machineBusy * 100))} % busy\n`);
   }
 }
 process.stdout.write('\nmedians:\n');

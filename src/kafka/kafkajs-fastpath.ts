@@ -313,7 +313,7 @@ const EMPTY_BODIES = new Int32Array(0);
 const EMPTY_DELTAS = new Float64Array(0);
 
 /** The body of a produce request (v3 layout), exactly as kafkajs writes it, or null to let kafkajs write it. */
-export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buffer | null {
+export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now(), room = 0): Buffer | null {
   const encoded = args.topicData.some((t) => t.partitions.some((p) => p.messages[ENCODED_BATCH] !== undefined));
   const producerId = args.producerId === undefined ? -1n : int64(args.producerId);
   if ((args.compression ?? 0) !== 0 || producerId === null) {
@@ -374,7 +374,7 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
     }
     plans.push(list);
   }
-  const buf = Buffer.allocUnsafe(total);
+  const buf = withRoom(total, room);
   let o = writeString(buf, 0, args.transactionalId);
   o = buf.writeInt16BE(args.acks, o);
   o = buf.writeInt32BE(args.timeout, o);
@@ -416,12 +416,41 @@ export function encodeProduceRequestV3(args: ProduceArgs, now = Date.now()): Buf
 // The request frame (size, API key and version, correlation id, client id) around every request.
 
 /**
+ * Bodies written with room for their frame before them: the memory block's body offset. A block of
+ * its own (never Node's shared pool, whose other slices could lie before the body).
+ */
+const ROOM = new WeakMap<ArrayBufferLike, number>();
+
+/** Room for `size` bytes with `room` bytes free before them (framed in place by frameRequest). */
+function withRoom(size: number, room: number): Buffer {
+  if (room <= 0) return Buffer.allocUnsafe(size);
+  const block = Buffer.allocUnsafeSlow(room + size);
+  ROOM.set(block.buffer, room);
+  return block.subarray(room);
+}
+
+/** Room left before a produce request for its frame: size, API key and version, correlation id and a client id of up to 242 bytes. */
+export const FRAME_ROOM = 256;
+
+/**
  * A request's bytes as kafkajs's protocol/request.js frames them: it copied the body into a
  * zero-filled encoder of the next power of two and that into another (a produce request's megabyte
  * three times); here one buffer of the exact size and one copy.
  */
 export function frameRequest(body: Buffer, apiKey: number, apiVersion: number, correlationId: number, clientId: string | null | undefined): Buffer {
   const size = 2 + 2 + 4 + stringBytes(clientId) + body.length;
+  const header = 4 + size - body.length;
+  // A body written with room before it (withRoom) is framed where it lies: no copy of a produce request.
+  if (ROOM.get(body.buffer) === body.byteOffset && body.byteOffset >= header) {
+    const framed = Buffer.from(body.buffer, body.byteOffset - header, header + body.length);
+    let o = framed.writeInt32BE(size, 0);
+    o = framed.writeInt16BE(apiKey, o);
+    o = framed.writeInt16BE(apiVersion, o);
+    o = framed.writeInt32BE(correlationId, o);
+    o = writeString(framed, o, clientId);
+    if (o !== header) throw new Error(`request frame wrote ${o} of ${header} bytes`);
+    return framed;
+  }
   const buf = Buffer.allocUnsafe(4 + size);
   let o = buf.writeInt32BE(size, 0);
   o = buf.writeInt16BE(apiKey, o);
@@ -740,7 +769,7 @@ export function installKafkajsFastpath(): FastpathState {
     const request = originalProduce(args);
     const encode = request.encode;
     request.encode = async () => {
-      const buf = encodeProduceRequestV3(args);
+      const buf = encodeProduceRequestV3(args, Date.now(), FRAME_ROOM);
       if (buf === null) return encode();
       const enc = Object.create(Encoder.prototype) as EncoderLike;
       enc.buf = buf;

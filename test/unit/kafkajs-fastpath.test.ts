@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { originalKafkajs, rng } from './helpers.js';
-import { crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, frameRequest, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
+import { FRAME_ROOM, crc32c, encodeProduceRequestV3, encodeRecordBatchV2, encodeRecordV0, encodedPartitionMessages, frameRequest, makeRecordDecoder } from '../../src/kafka/kafkajs-fastpath.js';
 import { EncodedBatchBuilder } from '../../src/kafka/record-batch.js';
 
 const require = createRequire(import.meta.url);
@@ -231,6 +231,27 @@ describe('kafkajs fast path: request frame', () => {
       const theirs = await kafkajsRequest({ correlationId, clientId, request: { apiKey, apiVersion, encode } });
       expect(frameRequest(body, apiKey, apiVersion, correlationId, clientId).equals(theirs.buffer), `request ${i}`).toBe(true);
     }
+  });
+});
+
+describe('kafkajs fast path: a produce request framed where it lies', () => {
+  it('writes the frame into the room left before the request, the same bytes as framing a copy', () => {
+    const builder = new EncodedBatchBuilder(1 << 20);
+    for (let i = 0; i < 300; i++) builder.add(i % 3, `k${i}`, Buffer.alloc(50, i), 50, 1_700_000_000_000 + i, 'reprocess.source', 0, i);
+    const topicData = [{ topic: 't', partitions: builder.finish().batches.map((b) => ({ partition: b.partition, firstSequence: 7, messages: encodedPartitionMessages(b) })) }];
+    const args = { acks: -1, timeout: 30_000, compression: 0, topicData };
+    const body = encodeProduceRequestV3(args, 1, FRAME_ROOM);
+    if (!body) throw new Error('not encoded');
+    expect(body.equals(encodeProduceRequestV3(args, 1) ?? Buffer.alloc(0))).toBe(true);
+    for (const clientId of ['reprocess', null, 'ü'.repeat(120), 'x'.repeat(250)]) {
+      const copied = frameRequest(Buffer.from(body), 0, 7, 12345, clientId);
+      const framed = frameRequest(body, 0, 7, 12345, clientId);
+      expect(framed.equals(copied), String(clientId)).toBe(true);
+      // In place while the client id fits the room (a longer one is framed in a copy).
+      expect(framed.buffer === body.buffer, String(clientId)).toBe(Buffer.byteLength(clientId ?? '') <= FRAME_ROOM - 14);
+    }
+    // A body without room, or a slice of a body with room, is framed in a copy.
+    expect(frameRequest(body.subarray(1), 0, 7, 1, 'c').buffer).not.toBe(body.buffer);
   });
 });
 
