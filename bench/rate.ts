@@ -31,7 +31,7 @@ export interface RateFigures {
 
 export async function measureRate(o: { redis: RedisEndpoint; workers: number; targetPerSec: number; seconds: number; burstMs?: number; runId: string; chunk?: number; bytesPerRecord?: number }): Promise<RateFigures> {
   const burstMs = o.burstMs ?? 1000;
-  const chunk = o.chunk ?? Math.min(5000, Math.ceil(o.targetPerSec)); // transaction.maxRecords 5000, maxMs 1000
+  const chunk = o.chunk ?? Math.min(10_000, Math.ceil(o.targetPerSec)); // transaction.maxRecords 10,000, maxMs 1000
   const conns: Redis[] = [];
   for (let i = 0; i < o.workers; i++) conns.push(await connectRedisChecked(o.redis));
   const grants: { worker: number; at: number; n: number }[] = [];

@@ -301,7 +301,10 @@ export function parseJobSpec(raw: unknown, baseDir: string, overrides: SpecOverr
   const rate = c.rate(top.rate, overrides.rate);
 
   const tx = c.mapping(top.transaction, 'transaction', TRANSACTION_KEYS) ?? {};
-  const maxRecords = c.positiveInt(tx.maxRecords, 'transaction.maxRecords') ?? 5000;
+  // 10,000: against 5,000, half the transactions (and their markers and coordinator writes) per
+  // record, which took exactly-once replays from about 0.25 to 0.28 million records/s on a 2-core
+  // machine (BENCHMARKS.md); a crash repeats at most one chunk of work either way.
+  const maxRecords = c.positiveInt(tx.maxRecords, 'transaction.maxRecords') ?? 10_000;
   const maxMs = c.millis(tx.maxMs, 'transaction.maxMs') ?? 1000;
 
   const validate = c.validate(top.validate, version, outputSchema);

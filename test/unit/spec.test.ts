@@ -201,7 +201,7 @@ describe('parseJobSpec defaults', () => {
     expect(spec.output).toMatchObject({ key: null, partitions: null });
     expect(spec.dlq.maxRatio).toBe(0.01);
     expect(spec.rate).toBeNull();
-    expect(spec.transaction).toEqual({ maxRecords: 5000, maxMs: 1000 });
+    expect(spec.transaction).toEqual({ maxRecords: 10_000, maxMs: 1000 });
     expect(spec.validate).toEqual({
       against: null,
       bucketMs: 86_400_000,
