@@ -2,7 +2,7 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeWireHeader, partitionForKey } from '../../src/core/index.js';
 import { DLQ_HEADERS } from '../../src/replay/dlq.js';
-import { cli } from '../support/cli.js';
+import { cli, cliProcess } from '../support/cli.js';
 import { readAll } from '../support/consume.js';
 import { testKafka } from '../support/env.js';
 import { createSource, makeEvents, OUT, T0, userUuid, writeJob, type JobDir, type Source } from '../support/replay-fixture.js';
@@ -41,14 +41,19 @@ describe('replay', () => {
     return { records: [...byPartition.values()].flat(), byPartition, raw };
   };
 
-  // Both delivery modes, and both ways of processing (a processing thread, the Kafka thread itself).
-  const MODES = [
-    { mode: 'exactly-once, processing thread (the defaults)', args: [] as string[] },
+  // Both delivery modes, both ways of processing (a processing thread, the Kafka thread itself),
+  // and both ways records are read: as columns where they lie (uncompressed batches, the fast
+  // path), or as kafkajs's records copied into columns (a gzip-compressed source; kafkajs as
+  // shipped, in a process of its own).
+  const MODES: { mode: string; args: string[]; compression?: 'gzip'; env?: Record<string, string> }[] = [
+    { mode: 'exactly-once, processing thread (the defaults)', args: [] },
     { mode: 'at-least-once, one thread', args: ['--at-least-once', '--threads', '0'] },
+    { mode: 'a gzip-compressed source', args: ['--at-least-once'], compression: 'gzip' },
+    { mode: 'kafkajs as shipped', args: [], env: { REPROCESS_KAFKAJS_FASTPATH: '0' } },
   ];
-  it.each(MODES)('replays a mixed v1/v2 window by time: upcasts legacy ids, DLQs poison, keeps keys, order and timestamps ($mode)', async ({ args }) => {
+  it.each(MODES)('replays a mixed v1/v2 window by time: upcasts legacy ids, DLQs poison, keeps keys, order and timestamps ($mode)', async ({ args, compression, env }) => {
     const events = makeEvents(400, { 10: 'bad-magic', 50: 'truncated', 250: 'unknown-schema-id', 300: 'unknown-version' });
-    const source = await createSource(kafka.client, events);
+    const source = await createSource(kafka.client, events, compression ? { compression } : {});
     // Window: events 20..379 (hours 20..380).
     const j = job(source, { from: new Date(T0 + 20 * HOUR).toISOString(), to: new Date(T0 + 380 * HOUR).toISOString() });
 
@@ -61,7 +66,9 @@ describe('replay', () => {
     // plan writes nothing: no sink topic.
     expect(await (await kafka.client.admin()).topicExists(`${j.dataset}_v3`)).toBe(false);
 
-    const r = await cli(['replay', j.spec, '--json', '--run-id', `${j.dataset}-run`, ...args]);
+    const argv = ['replay', j.spec, '--json', '--run-id', `${j.dataset}-run`, ...args];
+    // The fast path is installed once per process: turning it off takes a process of its own.
+    const r = env ? await cliProcess(argv, { ...process.env, ...env }) : await cli(argv);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as { read: number; written: number; dlq: number; state: string };
     const inWindow = events.filter((e) => e.n >= 20 && e.n < 380);

@@ -89,7 +89,7 @@ async function allowIncompatible(registry: RegistryClient, subject: string): Pro
 }
 
 /** Creates a source topic and produces the events in Confluent wire format, keyed by user. */
-export async function createSource(client: KafkaClient, events: SourceEvent[], options: { partitions?: number; transactional?: boolean; topic?: string } = {}): Promise<Source> {
+export async function createSource(client: KafkaClient, events: SourceEvent[], options: { partitions?: number; transactional?: boolean; topic?: string; compression?: 'gzip' } = {}): Promise<Source> {
   const partitions = options.partitions ?? 3;
   const topic = options.topic ?? unique('src');
   const admin = await client.admin();
@@ -131,7 +131,7 @@ export async function createSource(client: KafkaClient, events: SourceEvent[], o
     await waitFor(`${topic}'s end offsets to cover its ${records.length} records`, async () =>
       (await admin.watermarks(topic)).reduce((n, w) => n + Number(w.high), 0) >= records.length ? true : undefined);
   } else {
-    const producer = await client.producer();
+    const producer = await client.producer(options.compression ? { compression: options.compression } : {});
     await producer.send(topic, records);
     await producer.close();
   }
