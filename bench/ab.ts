@@ -76,7 +76,6 @@ interface Run {
   recordsPerSec: number;
   cpuSeconds: number;
   threads: number[];
-  helperCpuSeconds: number;
   brokerCpuSeconds: number | null;
   machineBusy: number;
 }
@@ -93,14 +92,11 @@ async function replay(build: string, version: number): Promise<Run> {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // The CPU of each thread, as last seen before it ended.
   const threads = new Map<string, number>();
-  const helpers = new Set<string>();
   const sampler = setInterval(() => {
     try {
       for (const tid of readdirSync(`/proc/${String(child.pid)}/task`)) {
         const cpu = threadCpuSeconds(child.pid ?? 0, tid);
         if (cpu !== null) threads.set(tid, cpu);
-        // V8's platform threads (GC, compiler) are named "V8 DefaultWorke…".
-        if (!helpers.has(tid) && readFileSync(`/proc/${String(child.pid)}/task/${tid}/comm`, 'utf8').startsWith('V8 ')) helpers.add(tid);
       }
     } catch {
       // the child has ended
@@ -116,8 +112,7 @@ async function replay(build: string, version: number): Promise<Run> {
     build,
     recordsPerSec: Math.round(r.summary.read / r.wallSeconds),
     cpuSeconds: round(r.cpuSeconds),
-    threads: [...threads].filter(([tid, c]) => c >= 0.05 && !helpers.has(tid)).map(([, c]) => c).sort((a, b) => b - a).map((c) => round(c)),
-    helperCpuSeconds: round([...threads].filter(([tid]) => helpers.has(tid)).reduce((sum, [, c]) => sum + c, 0)),
+    threads: [...threads.values()].filter((c) => c >= 0.05).sort((a, b) => b - a).map((c) => round(c)),
     brokerCpuSeconds: b0 !== null && b1 !== null ? round(b1 - b0) : null,
     machineBusy: round((m1[0] - m0[0]) / (m1[1] - m0[1]), 3),
   };
@@ -135,7 +130,7 @@ for (let i = 0; i < runs; i++) {
   for (const build of builds) {
     const run = await replay(build, version++);
     all.push(run);
-    process.stdout.write(`${build}  ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${String(run.cpuSeconds)} CPU s (threads ${run.threads.join(' / ')}, V8 helpers ${String(run.helperCpuSeconds)}), broker ${String(run.brokerCpuSeconds ?? '?')} CPU s, machine ${String(Math.round(run.machineBusy * 100))} % busy\n`);
+    process.stdout.write(`${build}  ${run.recordsPerSec.toLocaleString('en-US')} records/s, ${String(run.cpuSeconds)} CPU s (threads ${run.threads.join(' / ')}), broker ${String(run.brokerCpuSeconds ?? '?')} CPU s, machine ${String(Math.round(run.machineBusy * 100))} % busy\n`);
   }
 }
 process.stdout.write('\nmedians:\n');
