@@ -2,13 +2,16 @@
  * Consumed records that are read where they lie. kafkajs 2.2.4 decodes every consumed record into
  * an object with a Buffer view each for its key and value, a headers object and decimal strings for
  * its offset and timestamp, and then compares each offset through a 64-bit Long: on the replay's
- * Kafka thread that was most of its per-record work. Here a record batch's records are walked
- * once, reading only their lengths and deltas, and each becomes a `LazyRecord` that knows where its
- * key and value are in the fetch response and makes the Buffers and strings only when asked.
+ * Kafka thread that was most of its per-record work. Here a fetched partition's record set of
+ * uncompressed batches is walked once, reading only lengths and deltas, into columns (typed
+ * arrays over the fetch response: `FetchedColumns`, at the end of this file); a record object is
+ * made from them only when one is asked for, as a `LazyRecord` that knows where its key and value
+ * lie and makes the Buffers and strings on first use. Batches read by kafkajs's own decoder
+ * (compressed ones) are LazyRecords from the start.
  *
- * A consumer that opts in (`rawRecords`) gets these records as they are and can copy their bytes
- * straight out of the fetch response (`rawView`); every other consumer gets plain objects made
- * from them (`materialize`), exactly what kafkajs's own decoder returned.
+ * A consumer that opts in (`rawRecords`) gets the columns (`ConsumedBatch.columns`) and these
+ * records as they are; every other consumer gets plain objects made from them (`materialize`),
+ * exactly what kafkajs's own decoder returned.
  */
 import type { RecordColumns } from './columns.js';
 import type { ConsumedRecord, HeaderValue } from './types.js';
@@ -156,11 +159,6 @@ export class LazyRecord extends ViewRecord {
     }
     return this.headerMap;
   }
-}
-
-/** The record's raw view when it is read in place (the caller may copy its bytes straight out), else null. */
-export function rawView(record: unknown): RawView | null {
-  return record instanceof ViewRecord ? record.view : null;
 }
 
 /** A plain record object with kafkajs's fields, for consumers that did not ask for lazy records. */

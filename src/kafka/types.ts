@@ -154,9 +154,9 @@ export interface ConsumerOptions {
    */
   fetchAhead?: boolean;
   /**
-   * Hand records over as the client read them, making their fields on first use, so that a
-   * consumer that copies their bytes (`rawView` in kafkajs-records.ts) makes no Buffer per record.
-   * Their fields are getters: not for code that spreads or deep-compares records. Default false.
+   * Hand records over as the client read them: as columns where it read them so
+   * (`ConsumedBatch.columns`), and as records whose fields are made on first use. Their fields
+   * are getters: not for code that spreads or deep-compares records. Default false.
    */
   rawRecords?: boolean;
 }
