@@ -141,6 +141,14 @@ export function mapKafkaError(err: unknown, brokers: string[]): unknown {
       cause: err,
     });
   }
+  const codec = name === 'KafkaJSNotImplemented' ? /^(\w+) compression not implemented/i.exec(message) : null;
+  if (codec) {
+    return new ReprocessError('CONFIG_INVALID', `A fetched record batch is compressed with ${codec[1]}, which this client cannot read: kafkajs decompresses gzip only (${message}).`, {
+      hint: 'Only uncompressed and gzip-compressed record batches can be read. Copy the window into a topic with compression.type=gzip (kcat, MirrorMaker) and replay that; what this run wrote before the batch stays.',
+      context: { endpoint: brokers.join(',') },
+      cause: err,
+    });
+  }
   if (name === 'KafkaJSSASLAuthenticationError') {
     return new ReprocessError('CONFIG_INVALID', `Kafka rejected the SASL credentials: ${message}`, {
       hint: 'Check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.',
