@@ -25,7 +25,7 @@ export interface RecordColumns {
 const size = (b: Buffer | null): number => (b === null ? 0 : b.length);
 
 /** Entries [from, to): a view of numbers, a copy of texts. */
-export function part(a: Float64Array | string[], from: number, to: number): Float64Array | string[] {
+function part(a: Float64Array | string[], from: number, to: number): Float64Array | string[] {
   return a instanceof Float64Array ? a.subarray(from, to) : a.slice(from, to);
 }
 

@@ -177,39 +177,8 @@ export function materialize(record: unknown): unknown {
  * leaves the batch to kafkajs.
  */
 export function lazyRecords(buf: Buffer, at: number, end: number, count: number, context: RecordContext, logAppendTime: number): LazyRecord[] | null {
-  const firstOffset = Number(context.firstOffset);
-  const firstTimestamp = Number(context.firstTimestamp);
-  const maxTimestamp = Number(context.maxTimestamp);
-  if (!Number.isSafeInteger(firstOffset) || !Number.isSafeInteger(firstTimestamp) || !Number.isSafeInteger(maxTimestamp)) return null;
-  const logAppend = context.timestampType === logAppendTime;
-  const pos = new Int32Array(1);
-  const out: LazyRecord[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const length = varint(buf, at, end, pos);
-    if (length === null || length < 0) return null;
-    const start = pos[0] as number;
-    const recordEnd = start + length;
-    if (recordEnd > end) return null;
-    const attributes = (buf[start] as number) << 24 >> 24;
-    const timestampDelta = varint(buf, start + 1, recordEnd, pos);
-    if (timestampDelta === null) return null;
-    const offsetDelta = varint(buf, pos[0] as number, recordEnd, pos);
-    if (offsetDelta === null) return null;
-    const keyLength = varint(buf, pos[0] as number, recordEnd, pos);
-    if (keyLength === null) return null;
-    const keyStart = pos[0] as number;
-    const valueLength = varint(buf, keyStart + Math.max(keyLength, 0), recordEnd, pos);
-    if (valueLength === null) return null;
-    const valueStart = pos[0] as number;
-    const headersAt = valueStart + Math.max(valueLength, 0);
-    if (headersAt > recordEnd) return null;
-    const offset = firstOffset + offsetDelta;
-    const timestamp = logAppend ? maxTimestamp : firstTimestamp + timestampDelta;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) return null;
-    out[i] = new LazyRecord({ buffer: buf, keyStart, keyLength, valueStart, valueLength, offset, timestamp }, headersAt, recordEnd, context, attributes);
-    at = recordEnd;
-  }
-  return out;
+  const b = new ColumnsBuilder(buf, count);
+  return readRecordsInto(buf, at, end, count, context, logAppendTime, b) ? b.finish().records() : null;
 }
 
 interface KafkajsDecoder {
@@ -437,51 +406,58 @@ function readBatchInto(buf: Buffer, at: number, b: ColumnsBuilder, logAppendTime
   if (end < at + RECORDS_AT || buf[at + 16] !== 2) return 'other';
   const attributes = buf.readInt16BE(at + 21);
   if ((attributes & COMPRESSION_MASK) !== 0) return 'other';
-  const firstOffset = buf.readBigInt64BE(at);
-  const firstTimestamp = buf.readBigInt64BE(at + 27);
-  const maxTimestamp = buf.readBigInt64BE(at + 35);
   const recordContext: RecordContext = {
-    firstOffset: firstOffset.toString(), firstTimestamp: firstTimestamp.toString(), partitionLeaderEpoch: buf.readInt32BE(at + 12),
+    firstOffset: buf.readBigInt64BE(at).toString(), firstTimestamp: buf.readBigInt64BE(at + 27).toString(), partitionLeaderEpoch: buf.readInt32BE(at + 12),
     inTransaction: (attributes & TRANSACTIONAL_FLAG_MASK) > 0,
     isControlBatch: (attributes & CONTROL_FLAG_MASK) > 0,
     lastOffsetDelta: buf.readInt32BE(at + 23), producerId: buf.readBigInt64BE(at + 43).toString(), producerEpoch: buf.readInt16BE(at + 51),
-    firstSequence: buf.readInt32BE(at + 53), maxTimestamp: maxTimestamp.toString(),
+    firstSequence: buf.readInt32BE(at + 53), maxTimestamp: buf.readBigInt64BE(at + 35).toString(),
     timestampType: (attributes & TIMESTAMP_TYPE_FLAG_MASK) > 0 ? logAppendTime : 0,
+    magicByte: 2,
   };
   const count = buf.readInt32BE(at + 57);
   if (count <= 0) return end;
-  const base = Number(firstOffset);
-  const baseTime = Number(firstTimestamp);
-  const maxTime = Number(maxTimestamp);
-  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(baseTime) || !Number.isSafeInteger(maxTime)) return 'other';
-  const logAppend = recordContext.timestampType === logAppendTime;
+  return readRecordsInto(buf, at + RECORDS_AT, end, count, recordContext, logAppendTime, b) ? end : 'other';
+}
+
+/**
+ * Reads the `count` records at [at, end) of `buf`, record batch `context`'s, into `b` (the batch's
+ * context goes into `b.contexts`). False, with `b` as it was, for a record this reader leaves to
+ * kafkajs: an offset or timestamp beyond what a double holds exactly, a malformed length.
+ */
+function readRecordsInto(buf: Buffer, at: number, end: number, count: number, context: RecordContext, logAppendTime: number, b: ColumnsBuilder): boolean {
+  const base = Number(context.firstOffset);
+  const baseTime = Number(context.firstTimestamp);
+  const maxTime = Number(context.maxTimestamp);
+  if (!Number.isSafeInteger(base) || !Number.isSafeInteger(baseTime) || !Number.isSafeInteger(maxTime)) return false;
+  const logAppend = context.timestampType === logAppendTime;
   const block = b.contexts.length;
   b.reserve(count);
   const { index, extra, offsets, timestamps } = b;
   const pos = new Int32Array(1);
-  let p = at + RECORDS_AT;
+  let p = at;
   let n = b.count;
   for (let r = 0; r < count; r++, n++) {
     const size = varint(buf, p, end, pos);
-    if (size === null || size < 0) return 'other';
+    if (size === null || size < 0) return false;
     const start = pos[0] as number;
     const recordEnd = start + size;
-    if (recordEnd > end) return 'other';
+    if (recordEnd > end) return false;
     const timestampDelta = varint(buf, start + 1, recordEnd, pos);
-    if (timestampDelta === null) return 'other';
+    if (timestampDelta === null) return false;
     const offsetDelta = varint(buf, pos[0] as number, recordEnd, pos);
-    if (offsetDelta === null) return 'other';
+    if (offsetDelta === null) return false;
     const keyLength = varint(buf, pos[0] as number, recordEnd, pos);
-    if (keyLength === null) return 'other';
+    if (keyLength === null) return false;
     const keyStart = pos[0] as number;
     const valueLength = varint(buf, keyStart + Math.max(keyLength, 0), recordEnd, pos);
-    if (valueLength === null) return 'other';
+    if (valueLength === null) return false;
     const valueStart = pos[0] as number;
     const headersAt = valueStart + Math.max(valueLength, 0);
-    if (headersAt > recordEnd) return 'other';
+    if (headersAt > recordEnd) return false;
     const offset = base + offsetDelta;
     const timestamp = logAppend ? maxTime : baseTime + timestampDelta;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) return 'other';
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) return false;
     const i = n * 4;
     index[i] = keyStart;
     index[i + 1] = keyLength < 0 ? -1 : keyLength;
@@ -496,8 +472,8 @@ function readBatchInto(buf: Buffer, at: number, b: ColumnsBuilder, logAppendTime
     p = recordEnd;
   }
   b.count = n;
-  b.contexts.push({ ...recordContext, magicByte: 2 });
-  return end;
+  b.contexts.push(context);
+  return true;
 }
 
 interface MessagesDecoder {

@@ -288,7 +288,7 @@ function copyInto(buf: Buffer, o: number, src: Buffer, n: number): number {
 }
 
 /** Decimal digits of a whole number 0 ≤ n < 2^53. */
-export function digits(n: number): number {
+function digits(n: number): number {
   let d = 1;
   while (n >= 10) {
     n = Math.floor(n / 10);

@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { DecodeError, WIRE_HEADER_BYTES, WIRE_MAGIC, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
+import { DecodeError, WIRE_HEADER_BYTES, decodeWireHeader, encodeWire, readVersion, wireSchemaId, wireSchemaIdAt, type Event, type UpcastFn } from '../core/index.js';
 import type { ChunkRecords } from './process.js';
 import { ReprocessError, errorMessage } from '../errors.js';
 import { isSchemaNotFound, type RegistryClient } from '../registry/index.js';
@@ -212,11 +212,9 @@ export function chunkFacts(c: ChunkRecords): { bytes: number; schemaIds: Set<num
     const keyLength = index[i + 1] as number;
     const valueLength = index[i + 3] as number;
     bytes += (keyLength > 0 ? keyLength : 0) + (valueLength > 0 ? valueLength : 0);
-    // wireSchemaIdAt, inline: neighbours mostly share an id, added once.
-    const v = index[i + 2] as number;
-    if (valueLength < WIRE_HEADER_BYTES || buffer[v] !== WIRE_MAGIC) continue;
-    const id = ((buffer[v + 1] as number) << 24) | ((buffer[v + 2] as number) << 16) | ((buffer[v + 3] as number) << 8) | (buffer[v + 4] as number);
-    if (id !== last) schemaIds.add((last = id));
+    // Neighbours mostly share an id: added once.
+    const id = wireSchemaIdAt(buffer, index[i + 2] as number, valueLength);
+    if (id !== null && id !== last) schemaIds.add((last = id));
   }
   return { bytes, schemaIds };
 }

@@ -1,7 +1,7 @@
 import { DecodeError, partitionForAsciiKey, partitionForKey } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
 import { SOURCE_HEADER } from '../core/source-header.js';
-import type { ConsumedRecord, EncodedBatch } from '../kafka/index.js';
+import type { EncodedBatch, RecordColumns } from '../kafka/index.js';
 import { decimal } from '../kafka/kafkajs-records.js';
 import { EncodedBatchBuilder } from '../kafka/record-batch.js';
 import { newTally, tallyDecodeError, type ChunkTally } from '../metrics/replay.js';
@@ -22,20 +22,18 @@ export interface ChunkEnv {
   maxMs: number;
 }
 
-/** The part of a source record that processing reads. */
-export type SourceRecord = Pick<ConsumedRecord, 'offset' | 'timestamp' | 'key' | 'value'>;
 
 /**
- * A chunk's records where they lie: keys and values in `buffer`, four int32 per record in `index`
- * (key start, key length or -1 for a null key, value start, value length or -1), offsets and
- * timestamps as numbers, or as the client's decimal text where a number could not hold them.
- * What a processing thread is sent (workers.ts), and what processChunk reads: no object per record.
+ * A chunk's records where they lie (the columns of kafka/columns.ts, without the records): what a
+ * processing thread is sent (workers.ts), and what processChunk reads: no object per record.
  */
-export interface ChunkRecords {
-  buffer: Buffer;
-  index: Int32Array;
-  offsets: Float64Array | string[];
-  timestamps: Float64Array | string[];
+export type ChunkRecords = Pick<RecordColumns, 'buffer' | 'index' | 'offsets' | 'timestamps'>;
+
+/** Record `n`'s key, as it lies (no copy). */
+function keyAt(records: ChunkRecords, n: number): Buffer | null {
+  const start = records.index[n * 4] as number;
+  const length = records.index[n * 4 + 1] as number;
+  return length < 0 ? null : records.buffer.subarray(start, start + length);
 }
 
 /**
@@ -63,10 +61,7 @@ class RecordContext implements TransformContext {
   }
 
   get key(): Buffer | null {
-    const i = this.n * 4;
-    const start = this.records.index[i] as number;
-    const length = this.records.index[i + 1] as number;
-    return length < 0 ? null : this.records.buffer.subarray(start, start + length);
+    return keyAt(this.records, this.n);
   }
 
   toJSON(): TransformContext {
@@ -103,16 +98,10 @@ export async function processChunk(env: ChunkEnv, records: ChunkRecords, partiti
     tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
     if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
   };
-  /** The source record's key, as it lies. */
-  const sourceKey = (src: number): Buffer | null => {
-    const start = index[src * 4] as number;
-    const length = index[src * 4 + 1] as number;
-    return length < 0 ? null : buffer.subarray(start, start + length);
-  };
   /** The output's record key: the source record's, or the output field's text (as a string while it is ASCII). */
   const keyOf = (o: unknown, src: number): Buffer | string | null => {
     if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    if (outputKey === null) return sourceKey(src);
+    if (outputKey === null) return keyAt(records, src);
     const v = (o as Record<string, unknown>)[outputKey];
     if (v === null || v === undefined) return null;
     const text = typeof v === 'string' ? v : String(v);
