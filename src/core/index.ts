@@ -14,7 +14,7 @@ export {
   toOffset,
   type Offset,
 } from './offsets.js';
-export { murmur2, murmur2Ascii, partitionForAsciiKey, partitionForKey, toPositive } from './partitioner.js';
+export { murmur2, partitionForKey, toPositive } from './partitioner.js';
 export {
   loadJobSpec,
   nodeSpecFiles,

@@ -60,32 +60,44 @@ const CRC_TABLE: Int32Array = (() => {
 /** Words are read in the machine's byte order; the word loop is written for little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). */
+/**
+ * CRC-32C of `buf`, as an unsigned 32-bit number (what kafkajs's crc32C module returns). The bytes
+ * up to a 4-byte boundary, the 16-byte blocks and the bytes after them are three functions, each
+ * ending with its loop: written as one, its optimized code (compiled during the first long loop)
+ * had never seen the code after the loop run and fell back to the interpreter there on every call.
+ */
 export function crc32c(buf: Uint8Array): number {
-  const T = CRC_TABLE;
   const n = buf.length;
-  let crc = -1;
-  let i = 0;
-  // Bytes up to a 4-byte boundary, then 16 bytes at a time as four words, then the rest.
-  while (i < n && ((buf.byteOffset + i) & 3) !== 0) crc = (T[(crc ^ (buf[i++] as number)) & 0xff] as number) ^ (crc >>> 8);
-  const blocks = LITTLE_ENDIAN ? (n - i) >>> 4 : 0;
-  if (blocks > 0) {
-    const w = new Int32Array(buf.buffer, buf.byteOffset + i, blocks * 4);
-    for (let j = 0; j < w.length; j += 4) {
-      const a = crc ^ (w[j] as number);
-      const b = w[j + 1] as number;
-      const c = w[j + 2] as number;
-      const d = w[j + 3] as number;
-      crc =
-        (T[3840 + (a & 0xff)] as number) ^ (T[3584 + ((a >>> 8) & 0xff)] as number) ^ (T[3328 + ((a >>> 16) & 0xff)] as number) ^ (T[3072 + (a >>> 24)] as number) ^
-        (T[2816 + (b & 0xff)] as number) ^ (T[2560 + ((b >>> 8) & 0xff)] as number) ^ (T[2304 + ((b >>> 16) & 0xff)] as number) ^ (T[2048 + (b >>> 24)] as number) ^
-        (T[1792 + (c & 0xff)] as number) ^ (T[1536 + ((c >>> 8) & 0xff)] as number) ^ (T[1280 + ((c >>> 16) & 0xff)] as number) ^ (T[1024 + (c >>> 24)] as number) ^
-        (T[768 + (d & 0xff)] as number) ^ (T[512 + ((d >>> 8) & 0xff)] as number) ^ (T[256 + ((d >>> 16) & 0xff)] as number) ^ (T[d >>> 24] as number);
-    }
-    i += blocks * 16;
-  }
-  while (i < n) crc = (T[(crc ^ (buf[i++] as number)) & 0xff] as number) ^ (crc >>> 8);
+  const head = Math.min(n, (4 - (buf.byteOffset & 3)) & 3);
+  let crc = crcBytes(-1, buf, 0, head);
+  const blocks = LITTLE_ENDIAN ? (n - head) >>> 4 : 0;
+  if (blocks > 0) crc = crcBlocks(crc, new Int32Array(buf.buffer, buf.byteOffset + head, blocks * 4));
+  crc = crcBytes(crc, buf, head + blocks * 16, n);
   return (crc ^ -1) >>> 0;
+}
+
+/** The CRC (not yet inverted) carried over `buf[from, to)`, a byte at a time. */
+function crcBytes(crc: number, buf: Uint8Array, from: number, to: number): number {
+  const T = CRC_TABLE;
+  for (let i = from; i < to; i++) crc = (T[(crc ^ (buf[i] as number)) & 0xff] as number) ^ (crc >>> 8);
+  return crc;
+}
+
+/** The CRC carried over whole 16-byte blocks, read as little-endian 32-bit words (slice-by-16). */
+function crcBlocks(crc: number, w: Int32Array): number {
+  const T = CRC_TABLE;
+  for (let j = 0; j < w.length; j += 4) {
+    const a = crc ^ (w[j] as number);
+    const b = w[j + 1] as number;
+    const c = w[j + 2] as number;
+    const d = w[j + 3] as number;
+    crc =
+      (T[3840 + (a & 0xff)] as number) ^ (T[3584 + ((a >>> 8) & 0xff)] as number) ^ (T[3328 + ((a >>> 16) & 0xff)] as number) ^ (T[3072 + (a >>> 24)] as number) ^
+      (T[2816 + (b & 0xff)] as number) ^ (T[2560 + ((b >>> 8) & 0xff)] as number) ^ (T[2304 + ((b >>> 16) & 0xff)] as number) ^ (T[2048 + (b >>> 24)] as number) ^
+      (T[1792 + (c & 0xff)] as number) ^ (T[1536 + ((c >>> 8) & 0xff)] as number) ^ (T[1280 + ((c >>> 16) & 0xff)] as number) ^ (T[1024 + (c >>> 24)] as number) ^
+      (T[768 + (d & 0xff)] as number) ^ (T[512 + ((d >>> 8) & 0xff)] as number) ^ (T[256 + ((d >>> 16) & 0xff)] as number) ^ (T[d >>> 24] as number);
+  }
+  return crc;
 }
 
 /** a × b modulo the CRC polynomial (bit-reflected, as zlib's multmodp). */
@@ -133,17 +145,27 @@ export function crc32cCombine(crcA: number, crcB: number, lengthB: number): numb
 
 /** Bytes of an unsigned varint holding `v` (0 ≤ v < 2^53). */
 export function uvarintSize(v: number): number {
-  let bytes = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    bytes++;
-  }
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let bytes = 5;
+  for (v = Math.floor(v / 0x800000000); v > 0; v = Math.floor(v / 128)) bytes++;
   return bytes;
 }
 
 export const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
 
 export function writeUVarint(buf: Uint8Array, offset: number, v: number): number {
+  if (v < 0x80) {
+    buf[offset] = v;
+    return offset + 1;
+  }
+  if (v < 0x4000) {
+    buf[offset] = (v & 0x7f) | 0x80;
+    buf[offset + 1] = v >>> 7;
+    return offset + 2;
+  }
   while (v >= 128) {
     buf[offset++] = (v % 128) | 0x80;
     v = Math.floor(v / 128);
@@ -308,12 +330,11 @@ function writeDigits(buf: Buffer, o: number, n: number, count: number): number {
   return end;
 }
 
-function writeAscii(buf: Buffer, o: number, s: string): number {
-  if (s.length < SMALL) {
-    for (let i = 0; i < s.length; i++) buf[o + i] = s.charCodeAt(i);
-    return o + s.length;
-  }
-  return o + buf.write(s, o, 'latin1');
+type Latin1Writable = Buffer & { latin1Write?: (s: string, offset: number, length: number) => number };
+
+/** Writes an ASCII string's characters as bytes at `o` (one native call: a loop over charCodeAt took some 25 instructions a character). */
+function writeAscii(buf: Latin1Writable, o: number, s: string): number {
+  return o + (buf.latin1Write ? buf.latin1Write(s, o, s.length) : buf.write(s, o, 'latin1'));
 }
 
 export interface BatchHeader {

@@ -1,4 +1,4 @@
-import { DecodeError, partitionForAsciiKey, partitionForKey } from '../core/index.js';
+import { DecodeError, murmur2, partitionForKey, toPositive } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
 import { SOURCE_HEADER } from '../core/source-header.js';
 import type { EncodedBatch, RecordColumns } from '../kafka/index.js';
@@ -98,17 +98,33 @@ export async function processChunk(env: ChunkEnv, records: ChunkRecords, partiti
     tally.dlq[stage] = (tally.dlq[stage] ?? 0) + 1;
     if (err instanceof DecodeError) tallyDecodeError(tally, err.context.version, err.reason);
   };
-  /** The output's record key: the source record's, or the output field's text (as a string while it is ASCII). */
+  /**
+   * The output's record key: the source record's, or the output field's text (as a string while
+   * it is ASCII); and, in `keyPartition`, the sink partition it goes to. The text's UTF-8 bytes
+   * are written once, into KEY_SCRATCH: whether it is ASCII and its hash are read from them.
+   */
+  let keyPartition = 0;
   const keyOf = (o: unknown, src: number): Buffer | string | null => {
     if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    if (outputKey === null) return keyAt(records, src);
-    const v = (o as Record<string, unknown>)[outputKey];
-    if (v === null || v === undefined) return null;
-    const text = typeof v === 'string' ? v : String(v);
-    return isAscii(text) ? text : Buffer.from(text);
+    let key: Buffer | string | null;
+    if (outputKey === null) key = keyAt(records, src);
+    else {
+      const v = (o as Record<string, unknown>)[outputKey];
+      if (v === null || v === undefined) key = null;
+      else {
+        const text = typeof v === 'string' ? v : String(v);
+        if (text.length <= MAX_SCRATCH_KEY) {
+          const n = utf8Write(KEY_SCRATCH, text);
+          keyPartition = toPositive(murmur2(KEY_SCRATCH, n)) % sinkPartitions;
+          // As many bytes as characters: all ASCII, and the string is its bytes.
+          return n === text.length ? text : Buffer.from(KEY_SCRATCH.subarray(0, n));
+        }
+        key = Buffer.from(text);
+      }
+    }
+    keyPartition = key === null ? partition % sinkPartitions : partitionForKey(key, sinkPartitions);
+    return key;
   };
-  const partitionOf = (key: Buffer | string | null): number =>
-    key === null ? partition % sinkPartitions : typeof key === 'string' ? partitionForAsciiKey(key, sinkPartitions) : partitionForKey(key, sinkPartitions);
 
   const count = offsets.length;
   let taken = 0;
@@ -154,14 +170,14 @@ export async function processChunk(env: ChunkEnv, records: ChunkRecords, partiti
         // All of a record's outputs or none: encode them all before adding any.
         const encoded = (result as unknown[]).map((o) => {
           const key = keyOf(o, src);
-          return { key, value: encoder.encode(o), partition: partitionOf(key) };
+          return { key, value: encoder.encode(o), sinkPartition: keyPartition };
         });
-        for (const e of encoded) builder.add(e.partition, e.key, e.value, e.value.length, timestamp, SOURCE_HEADER, partition, offset);
+        for (const e of encoded) builder.add(e.sinkPartition, e.key, e.value, e.value.length, timestamp, SOURCE_HEADER, partition, offset);
       } else {
         const key = keyOf(result, src);
         // Encoded into the encoder's scratch buffer, copied once into the batch.
         const length = encoder.encodeToScratch(result);
-        builder.add(partitionOf(key), key, encoder.scratchBuffer, length, timestamp, SOURCE_HEADER, partition, offset);
+        builder.add(keyPartition, key, encoder.scratchBuffer, length, timestamp, SOURCE_HEADER, partition, offset);
       }
     } catch (err) {
       fail(src, 'encode', err);
@@ -178,10 +194,15 @@ export async function processChunk(env: ChunkEnv, records: ChunkRecords, partiti
   return { taken, batches, failures, tally, transfer };
 }
 
-/** True when every character is ASCII: the string's UTF-8 bytes are its char codes. */
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
+/** Output keys up to this many characters are written into KEY_SCRATCH (3 bytes at most each); longer ones get a Buffer of their own. */
+const MAX_SCRATCH_KEY = 1024;
+const KEY_SCRATCH = Buffer.allocUnsafe(3 * MAX_SCRATCH_KEY);
+
+type Utf8Writable = Buffer & { utf8Write?: (s: string, offset: number) => number };
+
+/** Writes `s` as UTF-8 at the front of `buf` (room for it assumed); the bytes written. */
+function utf8Write(buf: Utf8Writable, s: string): number {
+  return buf.utf8Write ? buf.utf8Write(s, 0) : buf.write(s, 0, 'utf8');
 }
 
 /** A chunk as the Kafka thread sends it: the sink's records encoded per partition. */
