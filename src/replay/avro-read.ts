@@ -69,6 +69,7 @@ class Compiler {
       'use strict';
       return function read(buf, start, end) {
         const s = latin1(buf, start, end);
+        const w = wordsOf(buf);
         const n = end - start;
         let p = 0, b = 0, h = 0, x = 0, f = 0, fk = 0, len = 0;
         ${this.declared.join(' ')}
@@ -76,8 +77,8 @@ class Compiler {
         if (p !== n) return undefined;
         return ${out};
       };`;
-    const factory = new Function('latin1', 'utf8', ...names, source) as (...args: unknown[]) => FastRead;
-    return factory(latin1, utf8, ...this.consts);
+    const factory = new Function('latin1', 'utf8', 'wordsOf', ...names, source) as (...args: unknown[]) => FastRead;
+    return factory(latin1, utf8, wordsOf, ...this.consts);
   }
 
   private local(): string {
@@ -97,7 +98,7 @@ class Compiler {
       x = 0; len = 0;
       do {
         if (p >= n) return undefined;
-        b = s.charCodeAt(p++);
+        b = buf[start + p++];
         h = b & 0x80;
         x |= (b & 0x7f) << len;
         len += 7;
@@ -106,7 +107,7 @@ class Compiler {
         f = x; fk = 268435456;
         do {
           if (p >= n) return undefined;
-          b = s.charCodeAt(p++);
+          b = buf[start + p++];
           f += (b & 0x7f) * fk;
           fk *= 128;
         } while (b & 0x80);
@@ -147,7 +148,7 @@ class Compiler {
       case 'null':
         return `${into} = null;`;
       case 'boolean':
-        return `if (p >= n) return undefined; ${into} = s.charCodeAt(p++) !== 0;`;
+        return `if (p >= n) return undefined; ${into} = buf[start + p++] !== 0;`;
       case 'int':
         return this.varint(into, false);
       case 'long':
@@ -159,7 +160,7 @@ class Compiler {
       case 'string':
         return `${this.varint('len', false)}
           if (len < 0 || p + len > n) return undefined;
-          ${this.skipping ? '' : `${into} = utf8(s, p, len, buf, start);`} p += len;`;
+          ${this.skipping ? '' : `${into} = utf8(s, p, len, buf, start, w);`} p += len;`;
       case 'bytes':
         return `${this.varint('len', false)}
           if (len < 0 || p + len > n) return undefined;
@@ -249,15 +250,35 @@ export function utf8Text(buf: Utf8Buffer, start: number, end: number): string {
   return buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
 }
 
+/** The last buffer read and its memory as 32-bit words: the records of a chunk all lie in one buffer. */
+let lastBuffer: Buffer | null = null;
+let lastWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+/** `buf`'s whole memory (from its ArrayBuffer's start) as 32-bit words. */
+function wordsOf(buf: Buffer): Int32Array<ArrayBufferLike> {
+  if (buf !== lastBuffer) {
+    lastBuffer = buf;
+    lastWords = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+  }
+  return lastWords;
+}
+
 /**
- * The string field at `s[p, p + len)`: cut from `s` while its bytes are ASCII (checked on the
- * bytes, OR-ed together: no branch per byte), else decoded as UTF-8 from them, as avsc does.
+ * The string field at `s[p, p + len)`: cut from `s` while its bytes are ASCII, else decoded as
+ * UTF-8 from them, as avsc does. The bytes are OR-ed together (no branch per byte), four at a time
+ * from `w`, the memory's words, between 4-byte boundaries: a byte at a time cost V8 some 13
+ * instructions, a fifth of a record's processing.
  */
-function utf8(s: string, p: number, len: number, buf: Utf8Buffer, start: number): string {
+function utf8(s: string, p: number, len: number, buf: Utf8Buffer, start: number, w: Int32Array<ArrayBufferLike>): string {
   const from = start + p;
   const to = from + len;
+  // Positions in the ArrayBuffer, where the words are aligned.
+  const base = buf.byteOffset;
+  let i = from;
   let high = 0;
-  for (let i = from; i < to; i++) high |= buf[i] as number;
-  if (high > 0x7f) return utf8Text(buf, from, to);
+  for (; i < to && ((base + i) & 3) !== 0; i++) high |= buf[i] as number;
+  for (; i + 4 <= to; i += 4) high |= w[(base + i) >>> 2] as number;
+  for (; i < to; i++) high |= buf[i] as number;
+  if ((high & 0x80808080) !== 0) return utf8Text(buf, from, to);
   return s.slice(p, p + len);
 }

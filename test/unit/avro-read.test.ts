@@ -53,6 +53,29 @@ describe('the faster Avro reader', () => {
     expect(Object.keys(got)).toEqual(WIDE.fields.map((f) => f.name));
   });
 
+  it('finds a non-ASCII character at any place in a string, however the string lies against 4-byte boundaries', () => {
+    // Strings are checked four bytes at a time between boundaries of the buffer's memory: every
+    // length up to 40, one 'é' at every place, at eight starts in a buffer that itself starts at
+    // three different offsets of its memory.
+    const schema = avro.Type.forSchema({ type: 'record', name: 'S', fields: [{ name: 'a', type: 'string' }] }, { wrapUnions: false });
+    const fast = compileFastRead(schema) as FastRead;
+    const memory = Buffer.alloc(256);
+    for (const offset of [0, 1, 3]) {
+      for (let len = 0; len <= 40; len++) {
+        for (let at = -1; at < len; at++) {
+          const text = Array.from({ length: len }, (_, i) => (i === at ? 'é' : String.fromCharCode(97 + (i % 26)))).join('');
+          const body = schema.toBuffer({ a: text });
+          for (let start = 0; start < 8; start++) {
+            const buf = memory.subarray(offset, offset + start + body.length + 5);
+            buf.fill(0x41);
+            body.copy(buf, start);
+            expect((fast(buf, start, start + body.length) as { a: string }).a, `offset ${offset} length ${len} é at ${at} start ${start}`).toBe(text);
+          }
+        }
+      }
+    }
+  });
+
   it('reads strings that are not valid UTF-8 as avsc does (replacement characters)', () => {
     const schema = avro.Type.forSchema({ type: 'record', name: 'S', fields: [{ name: 'a', type: 'string' }, { name: 'b', type: 'string' }] }, { wrapUnions: false });
     const fast = compileFastRead(schema) as FastRead;
