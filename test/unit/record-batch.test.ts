@@ -1,8 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from './helpers.js';
-import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, decodeEncodedBatch, writeEncodedBatchHeader } from '../../src/kafka/record-batch.js';
+import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, crc32cJs, decodeEncodedBatch, nativeCrc32c, writeEncodedBatchHeader } from '../../src/kafka/record-batch.js';
 
 const bytes = (next: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+
+describe('crc32c', () => {
+  it('matches the published check values (RFC 3720 B.4), in JavaScript and natively', () => {
+    const check: Array<[Buffer, number]> = [
+      [Buffer.from('123456789'), 0xe3069283],
+      [Buffer.alloc(32, 0x00), 0x8a9136aa],
+      [Buffer.alloc(32, 0xff), 0x62a8ab43],
+      [Buffer.from(Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e],
+      [Buffer.from(Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c],
+    ];
+    for (const [buf, crc] of check) {
+      expect(crc32cJs(buf)).toBe(crc);
+      if (nativeCrc32c !== null) expect(nativeCrc32c(buf) >>> 0).toBe(crc);
+    }
+  });
+
+  it('uses the native CRC-32C where @node-rs/crc32 has a build (Linux x64 among them), and it agrees with JavaScript at every length and alignment', () => {
+    if (process.platform === 'linux' && process.arch === 'x64' && process.env.REPROCESS_NATIVE_CRC !== '0') expect(nativeCrc32c).not.toBeNull();
+    const next = rng(11);
+    const memory = bytes(next, 70_000);
+    for (let i = 0; i < 400; i++) {
+      const from = Math.floor(next() * 16);
+      const length = i < 100 ? i : Math.floor(next() * 65_000);
+      const buf = memory.subarray(from, from + length);
+      expect(crc32c(buf), `length ${length} at ${from}`).toBe(crc32cJs(buf));
+      if (nativeCrc32c !== null) expect(nativeCrc32c(buf) >>> 0, `length ${length} at ${from}`).toBe(crc32cJs(buf));
+    }
+  });
+});
 
 describe('crc32cCombine', () => {
   it('gives the CRC-32C of A followed by B, for 500 random splits (B empty and large included)', () => {
