@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { DecodeError, buildUpcastChain, encodeWire, wireSchemaIdAt } from '../../src/core/index.js';
+import { DecodeError, buildUpcastChain, encodeWire, partitionForKey, wireSchemaIdAt } from '../../src/core/index.js';
 import { SinkEncoder, SourceDecoder, chunkFacts } from '../../src/replay/codec.js';
 import { decodeEncodedBatch } from '../../src/kafka/record-batch.js';
 import { processChunk, type ChunkEnv } from '../../src/replay/process.js';
@@ -107,6 +107,25 @@ describe('a chunk sent to a processing thread', () => {
     ]);
     const headers = out.flatMap((o) => o.batches.flatMap((b) => decodeEncodedBatch(b).map((r) => String(r.headers['reprocess.source']))));
     expect(headers).toEqual(['3:41', '3:42', '3:9007199254740993']);
+  });
+});
+
+describe('processChunk output keys', () => {
+  it("keys each output by the key field's UTF-8 bytes and sends it to the partition Java's partitioner picks, ASCII or not, short or long, one output or several", async () => {
+    const names = ['ab', 'user-0001', 'ünïcødé-käy', '日本', 'x'.repeat(2000), 'é'.repeat(700), '', 'a\u0000b'];
+    const rows = names.map((name, n) => ({ offset: String(n), timestamp: '1', key: Buffer.from('source-key'), value: encodeWire(7, type.toBuffer({ v: 1, name, tags: [] })), headers: {} }));
+    for (const many of [false, true]) {
+      const env: ChunkEnv = {
+        decoder: decoder(), encoder: new SinkEncoder(schema, 9), sourceTopic: 'src', outputKey: 'name', sinkPartitions: 7, maxMs: 60_000,
+        // Several outputs: the record itself and one keyed by its name reversed.
+        transform: (event) => (many ? [event, { ...(event as { name: string }), name: [...(event as { name: string }).name].reverse().join('') }] : event),
+      };
+      const out = await processChunk(env, unpackChunk(packChunk(columnsOf(rows), 0)), 0);
+      const got = out.batches.flatMap((b) => decodeEncodedBatch(b).map((r) => [b.partition, r.key?.toString('utf8') ?? null] as const));
+      const keys = names.flatMap((name) => (many ? [name, [...name].reverse().join('')] : [name]));
+      expect(got.map(([, key]) => key).sort()).toEqual([...keys].sort());
+      for (const [partition, key] of got) expect(partition, JSON.stringify(key)).toBe(partitionForKey(Buffer.from(key ?? '', 'utf8'), 7));
+    }
   });
 });
 
