@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from './helpers.js';
-import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, crc32cJs, decodeEncodedBatch, nativeCrc32c, writeEncodedBatchHeader } from '../../src/kafka/record-batch.js';
+import { BATCH_HEADER, EncodedBatchBuilder, crc32c, crc32cCombine, crc32cJs, decodeEncodedBatch, nativeCrc32c, uvarintSize, writeEncodedBatchHeader, writeUVarint } from '../../src/kafka/record-batch.js';
 
 const bytes = (next: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
 
@@ -29,6 +29,36 @@ describe('crc32c', () => {
       const buf = memory.subarray(from, from + length);
       expect(crc32c(buf), `length ${length} at ${from}`).toBe(crc32cJs(buf));
       if (nativeCrc32c !== null) expect(nativeCrc32c(buf) >>> 0, `length ${length} at ${from}`).toBe(crc32cJs(buf));
+    }
+  });
+});
+
+describe('unsigned varints', () => {
+  /** Seven bits a byte, low first, the high bit on every byte but the last: by BigInt, no shortcuts. */
+  const reference = (v: number): number[] => {
+    const out: number[] = [];
+    let x = BigInt(v);
+    do {
+      const low = Number(x & 0x7fn);
+      x >>= 7n;
+      out.push(x > 0n ? low | 0x80 : low);
+    } while (x > 0n);
+    return out;
+  };
+
+  it('sizes and writes every boundary up to 2^53 as the seven-bits-a-byte encoding does', () => {
+    const next = rng(5);
+    const values: number[] = [];
+    for (let v = 0; v < 300; v++) values.push(v);
+    for (let bits = 7; bits <= 53; bits++) values.push(2 ** bits - 1, 2 ** bits, 2 ** bits + 1);
+    for (let i = 0; i < 500; i++) values.push(Math.floor(next() * 2 ** Math.floor(next() * 54)));
+    const buf = Buffer.alloc(16);
+    for (const v of values.filter((x) => x <= Number.MAX_SAFE_INTEGER)) {
+      const want = reference(v);
+      expect(uvarintSize(v), String(v)).toBe(want.length);
+      buf.fill(0xee);
+      expect(writeUVarint(buf, 3, v), String(v)).toBe(3 + want.length);
+      expect([...buf.subarray(3, 3 + want.length)], String(v)).toEqual(want);
     }
   });
 });
