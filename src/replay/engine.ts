@@ -281,6 +281,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   let throttledMs = 0;
   let failure: unknown = null;
   const assigned = new Set<number>();
+  /** When `assigned` was given (status shows a partition on the worker given it last). */
+  let assignedAt = new Date().toISOString();
   const done = (st: PartitionState): boolean => st.position >= st.end;
   // A partition that reached its end stops being fetched, and the wait for the run's end looks again.
   const finishIfDone = (st: PartitionState): void => {
@@ -551,7 +553,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   };
 
   const persist = async (snap: ReplaySnapshot): Promise<void> => {
-    await store.heartbeat(runId, { workerId, host: hostname(), pid: process.pid, partitions: [...assigned].sort((a, b) => a - b), at: new Date().toISOString() });
+    await store.heartbeat(runId, { workerId, host: hostname(), pid: process.pid, partitions: [...assigned].sort((a, b) => a - b), assignedAt, at: new Date().toISOString() });
     const recent = Date.now() - 10_000;
     workerCount = Math.max(1, (await store.workers(runId)).filter((w) => Date.parse(w.at) >= recent).length);
     for (const p of snap.partitions) {
@@ -617,6 +619,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         );
       },
       onAssignment: (assignment) => {
+        assignedAt = new Date().toISOString();
         assigned.clear();
         for (const a of assignment) for (const p of a.partitions) assigned.add(p);
         for (const [p, st] of states) {

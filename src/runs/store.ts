@@ -37,7 +37,26 @@ export interface WorkerHeartbeat {
   host: string;
   pid: number;
   partitions: number[];
+  /** When the worker was given `partitions` (its last rebalance); absent in older heartbeats. */
+  assignedAt?: string;
   at: string;
+}
+
+/**
+ * Each partition on one worker only: the one given it last. Between a rebalance and a worker's
+ * next heartbeat (or while it has yet to rejoin), a worker still lists what it held before, so
+ * the old and the new owner can both list a partition; the newer assignment is the group's.
+ */
+export function resolveOwners(workers: WorkerHeartbeat[]): WorkerHeartbeat[] {
+  const since = (w: WorkerHeartbeat): number => Date.parse(w.assignedAt ?? w.at);
+  const owner = new Map<number, WorkerHeartbeat>();
+  for (const w of workers) {
+    for (const p of w.partitions) {
+      const other = owner.get(p);
+      if (other === undefined || since(w) > since(other)) owner.set(p, w);
+    }
+  }
+  return workers.map((w) => ({ ...w, partitions: w.partitions.filter((p) => owner.get(p) === w) }));
 }
 
 /**
@@ -103,7 +122,7 @@ export class RunStore {
 
   async workers(runId: string): Promise<WorkerHeartbeat[]> {
     const h = await this.redis.hgetall(keys.runWorkers(runId));
-    return Object.values(h).map((v) => JSON.parse(v) as WorkerHeartbeat);
+    return resolveOwners(Object.values(h).map((v) => JSON.parse(v) as WorkerHeartbeat));
   }
 
   /** Asks every worker of the run to stop (the early abort of a failing comparison); the reason is kept. */
