@@ -1,4 +1,4 @@
-import { DecodeError, murmur2, partitionForKey, toPositive } from '../core/index.js';
+import { DecodeError, partitionForKey } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
 import { SOURCE_HEADER } from '../core/source-header.js';
 import type { EncodedBatch, RecordColumns } from '../kafka/index.js';
@@ -104,26 +104,21 @@ export async function processChunk(env: ChunkEnv, records: ChunkRecords, partiti
    * are written once, into KEY_SCRATCH: whether it is ASCII and its hash are read from them.
    */
   let keyPartition = 0;
-  const keyOf = (o: unknown, src: number): Buffer | string | null => {
-    if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
-    let key: Buffer | string | null;
-    if (outputKey === null) key = keyAt(records, src);
-    else {
-      const v = (o as Record<string, unknown>)[outputKey];
-      if (v === null || v === undefined) key = null;
-      else {
-        const text = typeof v === 'string' ? v : String(v);
-        if (text.length <= MAX_SCRATCH_KEY) {
-          const n = utf8Write(KEY_SCRATCH, text);
-          keyPartition = toPositive(murmur2(KEY_SCRATCH, n)) % sinkPartitions;
-          // As many bytes as characters: all ASCII, and the string is its bytes.
-          return n === text.length ? text : Buffer.from(KEY_SCRATCH.subarray(0, n));
-        }
-        key = Buffer.from(text);
-      }
-    }
+  const placed = (key: Buffer | null): Buffer | null => {
     keyPartition = key === null ? partition % sinkPartitions : partitionForKey(key, sinkPartitions);
     return key;
+  };
+  const keyOf = (o: unknown, src: number): Buffer | string | null => {
+    if (typeof o !== 'object' || o === null) throw new ReprocessError('TRANSFORM_FAILED', `the transform returned ${o === null ? 'null' : typeof o} inside an array; return records (objects)`);
+    if (outputKey === null) return placed(keyAt(records, src));
+    const v = (o as Record<string, unknown>)[outputKey];
+    if (v === null || v === undefined) return placed(null);
+    const text = typeof v === 'string' ? v : String(v);
+    if (text.length > MAX_SCRATCH_KEY) return placed(Buffer.from(text));
+    const n = utf8Write(KEY_SCRATCH, text);
+    keyPartition = partitionForKey(KEY_SCRATCH, sinkPartitions, n);
+    // As many bytes as characters: all ASCII, and the string is its bytes.
+    return n === text.length ? text : Buffer.from(KEY_SCRATCH.subarray(0, n));
   };
 
   const count = offsets.length;
