@@ -179,7 +179,7 @@ async function recordSet(next: () => number, i: number, gzip: boolean): Promise<
 }
 
 describe('a fetched record set read as columns', () => {
-  it('holds the records kafkajs reads, and its Batch keeps, drops and reports what kafkajs\'s does, for 300 random fetches', async () => {
+  it('holds the records kafkajs reads, and its Batch keeps, drops and reports what kafkajs\'s does, for 300 random fetches', { timeout: 60_000 }, async () => {
     const Batch = fastBatch(KafkajsBatch as never, Long as never, filterAborted) as unknown as new (t: string, f: string, d: object) => Record<string, () => unknown> & { messages: { length: number; [n: number]: { offset: string } | undefined } };
     const Theirs = KafkajsBatch as unknown as typeof Batch;
     const next = rng(31);
