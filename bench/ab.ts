@@ -31,6 +31,7 @@ const { values } = parseArgs({
     delivery: { type: 'string', default: 'at-least-once' },
     threads: { type: 'string' },
     broker: { type: 'string' },
+    compare: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -40,7 +41,10 @@ const USAGE = `node bench/ab.ts --job JOB.yaml [--builds DIR,DIR,…] [--runs N 
               "npm run bench -- --only alo --runs 1 --keep" run leaves in its temp folder)
   --builds    checkouts of the product with dist/ built, each run in turn (default: this one);
               node flags for a build's runs after a '|', e.g. ".|--single-threaded-gc"
-  --broker    the Kafka broker's pid, for its CPU (default: the one "reprocess stack" manages)`;
+  --broker    the Kafka broker's pid, for its CPU (default: the one "reprocess stack" manages)
+  --compare V instead of replaying: run the comparison aggregator (bench/aggregate-child.ts) over
+              the job's own sink (its version, as written) against version V of its dataset,
+              e.g. the at-least-once sink of the same kept bench run (job-v112.yaml, V 111)`;
 if (values.help || !values.job) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 2);
@@ -80,14 +84,22 @@ interface Run {
   machineBusy: number;
 }
 
+const compareWith = values.compare === undefined ? null : Number(values.compare);
+if (compareWith !== null && !Number.isInteger(compareWith)) throw new Error(`--compare wants a version number, got "${String(values.compare)}"`);
+
 async function replay(build: string, version: number): Promise<Run> {
-  const spec = join(tmpdir(), `reprocess-ab-${String(version)}.yaml`);
-  writeFileSync(spec, job.replace(/^version: \d+$/m, `version: ${String(version)}`));
-  const arg = JSON.stringify({ spec, runId: `ab-${randomUUID().slice(0, 8)}`, delivery, ...(values.threads ? { threads: Number(values.threads) } : {}) });
+  let arg: string;
+  if (compareWith !== null) {
+    arg = JSON.stringify({ spec: resolve(values.job ?? ''), live: compareWith });
+  } else {
+    const spec = join(tmpdir(), `reprocess-ab-${String(version)}.yaml`);
+    writeFileSync(spec, job.replace(/^version: \d+$/m, `version: ${String(version)}`));
+    arg = JSON.stringify({ spec, runId: `ab-${randomUUID().slice(0, 8)}`, delivery, ...(values.threads ? { threads: Number(values.threads) } : {}) });
+  }
   const b0 = broker ? processCpuSeconds(broker) : null;
   const m0 = machineTicks();
   const [dir, flags] = splitBuild(build);
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, join(dir, 'bench', 'replay-child.ts'), arg], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, join(dir, 'bench', compareWith !== null ? 'aggregate-child.ts' : 'replay-child.ts'), arg], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // The CPU of each thread, as last seen before it ended.
@@ -104,10 +116,11 @@ async function replay(build: string, version: number): Promise<Run> {
   }, 50);
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(sampler);
-  if (code !== 0) throw new Error(`the replay of ${build} exited with ${String(code)}`);
+  if (code !== 0) throw new Error(`the ${compareWith !== null ? 'comparison' : 'replay'} of ${build} exited with ${String(code)}`);
   const m1 = machineTicks();
   const b1 = broker ? processCpuSeconds(broker) : null;
-  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { summary: { read: number }; wallSeconds: number; cpuSeconds: number };
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { summary: { read: number }; wallSeconds: number; cpuSeconds: number; passed?: boolean; live?: number; candidate?: number };
+  if (r.passed === false) throw new Error(`the comparison of ${build} found differences between two copies (live ${String(r.live)}, candidate ${String(r.candidate)} records)`);
   return {
     build,
     recordsPerSec: Math.round(r.summary.read / r.wallSeconds),

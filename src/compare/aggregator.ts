@@ -1,29 +1,22 @@
 import avro from 'avsc';
 import type { Redis } from 'ioredis';
-import { WIRE_HEADER_BYTES, decodeWireHeader, wireSchemaIdAt, type JobSpec } from '../core/index.js';
-import { ReprocessError, errorMessage } from '../errors.js';
-import type { ConsumedBatch, KafkaClient, RecordColumns } from '../kafka/index.js';
-import { columnsOf, columnsWithin, offsetAt, offsetTextAt } from '../kafka/columns.js';
+import type { JobSpec } from '../core/index.js';
+import { ReprocessError } from '../errors.js';
+import type { KafkaClient } from '../kafka/index.js';
+import { columnsOf, columnsWithin, offsetAt } from '../kafka/columns.js';
 import { chunkFacts } from '../replay/codec.js';
 import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
-import { utf8Text } from '../replay/avro-read.js';
-import { projection, type Projection } from './projection.js';
-import { NULL_DIMENSION_VALUE, bucketOf, type KeyStats, type SideAggregate } from './core/index.js';
+import type { KeyStats, SideAggregate } from './core/index.js';
+import { BatchCounter, MICRO, SEP, type BatchCounts, type SchemaReader } from './counter.js';
+
+/** Batches sent to Redis and not yet answered, at most (per aggregator). */
+const MAX_APPLYING = 8;
 
 export type Side = 'live' | 'candidate';
-
-/** Field names in a side's counter hash; the unit separator keeps data values from colliding. */
-const SEP = '\x1f';
-const MICRO = 1_000_000;
-
-/** The counter field holding a bucket's record count. */
-export function bucketField(bucketStart: number): string {
-  return `b${SEP}${bucketStart}`;
-}
 
 export interface AggregateOptions {
   spec: JobSpec;
@@ -47,22 +40,6 @@ export interface Aggregates {
   keys: KeyStats;
   window: { from: string; to: string };
 }
-
-interface Counters {
-  fields: Map<string, number>;
-  keys: Map<string, number>;
-}
-
-/** One dimension value's field names, and what the batch `batch` added to them. */
-interface DimensionCounter {
-  count: string;
-  sums: string[];
-  batch: number;
-  n: number;
-  s: number[];
-  summed: boolean[];
-}
-
 
 function topicOf(spec: JobSpec, version: number): string {
   return `${spec.dataset}_v${version}`;
@@ -117,149 +94,82 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     return [...ends].every(([k, end]) => (pos.get(k) ?? 0n) >= end);
   };
 
-  // Only the fields the comparison looks at are decoded; the others are skipped.
-  const wanted = [...new Set([...v.dimensions, ...v.measures, ...v.nulls])];
-  const readers = new Map<number, Projection>();
-  const readerFor = async (id: number): Promise<Projection> => {
-    let r = readers.get(id);
-    if (!r) {
-      const writer = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
-      r = projection(writer, wanted);
-      readers.set(id, r);
-    }
-    return r;
-  };
-
-  // Field names, made once per field and dimension value rather than once per record.
-  const nullFields = v.nulls.map((f) => `n${SEP}${f}`);
-  const sumFields = v.measures.map((m) => `s${SEP}${m}`);
-  // Per dimension, per value: its field names and what the batch being read added to them.
-  const dimensionValues = v.dimensions.map(() => new Map<string, DimensionCounter>());
-  const dimensionCounter = (di: number, dv: string): DimensionCounter => {
-    const byValue = dimensionValues[di] as Map<string, DimensionCounter>;
-    let dc = byValue.get(dv);
-    if (!dc) {
-      const d = v.dimensions[di] as string;
-      dc = { count: `d${SEP}${d}${SEP}${dv}${SEP}count`, sums: v.measures.map((m) => `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`), batch: 0, n: 0, s: v.measures.map(() => 0), summed: v.measures.map(() => false) };
-      byValue.set(dv, dc);
-    }
-    return dc;
-  };
-  let batchSeq = 0;
-
-  // Records of a batch mostly share their bucket: its field name is made when it changes.
-  let lastBucket = Number.NaN;
-  let lastBucketField = '';
-
-  const count = (c: Counters, field: string, n: number): void => {
-    c.fields.set(field, (c.fields.get(field) ?? 0) + n);
-  };
-
-  /**
-   * A batch's counters. Synchronous from start to end (every schema is loaded before), so the
-   * dimension counters it adds to in place belong to it alone while it runs.
-   */
-  const countBatch = (batch: ConsumedBatch, records: RecordColumns): Counters => {
-    const c: Counters = { fields: new Map(), keys: new Map() };
-    const seq = ++batchSeq;
-    const touched: DimensionCounter[] = [];
-    const measures = v.measures.length;
-    const nulls = v.nulls.map(() => 0);
-    const sums = v.measures.map(() => 0);
-    const summed = v.measures.map(() => false);
-    const x = new Array<number>(measures);
-    let total = 0;
-    let bucketCount = 0;
-    const flushBucket = (): void => {
-      if (bucketCount > 0) count(c, lastBucketField, bucketCount);
-      bucketCount = 0;
-    };
-    const { buffer, index, timestamps } = records;
-    for (let n = 0; n < records.length; n++) {
-      // Read where the record lies: no Buffer for its key or value.
-      const t = timestamps[n] as number | string;
-      const ts = typeof t === 'number' ? t : Number(t);
-      if (ts < fromMs || ts >= toMs) continue;
-      const keyStart = index[n * 4] as number;
-      const keyLength = index[n * 4 + 1] as number;
-      const valueStart = index[n * 4 + 2] as number;
-      const valueLength = index[n * 4 + 3] as number;
-      let value: Record<string, unknown>;
-      try {
-        // A value not in the wire format: decodeWireHeader throws, saying what is wrong with it.
-        const id = wireSchemaIdAt(buffer, valueStart, valueLength) ?? decodeWireHeader(valueLength < 0 ? null : buffer.subarray(valueStart, valueStart + valueLength)).schemaId;
-        value = (readers.get(id) as Projection).readAt(buffer, valueStart + WIRE_HEADER_BYTES, valueStart + valueLength);
-      } catch (err) {
-        const offset = offsetTextAt(records, n);
-        throw new ReprocessError('DECODE_FAILED', `cannot decode ${batch.topic} partition ${batch.partition} offset ${offset}: ${errorMessage(err)}`, { cause: err, context: { topic: batch.topic, partition: batch.partition, offset } });
-      }
-      total++;
-      const bucket = bucketOf(ts, v.bucketMs);
-      if (bucket !== lastBucket) {
-        flushBucket();
-        lastBucket = bucket;
-        lastBucketField = bucketField(bucket);
-      }
-      bucketCount++;
-      for (let i = 0; i < nulls.length; i++) {
-        const f = value[v.nulls[i] as string];
-        if (f === null || f === undefined) nulls[i] = (nulls[i] as number) + 1;
-      }
-      for (let i = 0; i < measures; i++) {
-        const m = value[v.measures[i] as string];
-        // Sums are kept in millionths, as integers.
-        x[i] = typeof m === 'number' && Number.isFinite(m) ? Math.round(m * MICRO) : Number.NaN;
-        if (!Number.isNaN(x[i])) {
-          sums[i] = (sums[i] as number) + (x[i] as number);
-          summed[i] = true;
-        }
-      }
-      for (let di = 0; di < dimensionValues.length; di++) {
-        const raw = value[v.dimensions[di] as string];
-        const dc = dimensionCounter(di, raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw));
-        if (dc.batch !== seq) {
-          dc.batch = seq;
-          dc.n = 0;
-          dc.s.fill(0);
-          dc.summed.fill(false);
-          touched.push(dc);
-        }
-        dc.n++;
-        for (let i = 0; i < measures; i++) {
-          if (Number.isNaN(x[i])) continue;
-          dc.s[i] = (dc.s[i] as number) + (x[i] as number);
-          dc.summed[i] = true;
-        }
-      }
-      const key = keyLength < 0 ? NULL_DIMENSION_VALUE : utf8Text(buffer, keyStart, keyStart + keyLength);
-      c.keys.set(key, (c.keys.get(key) ?? 0) + 1);
-    }
-    flushBucket();
-    if (total > 0) count(c, 'count', total);
-    for (let i = 0; i < nulls.length; i++) if ((nulls[i] as number) > 0) count(c, nullFields[i] as string, nulls[i] as number);
-    for (let i = 0; i < measures; i++) if (summed[i]) count(c, sumFields[i] as string, sums[i] as number);
-    for (const dc of touched) {
-      count(c, dc.count, dc.n);
-      for (let i = 0; i < measures; i++) if (dc.summed[i]) count(c, dc.sums[i] as string, dc.s[i] as number);
-    }
-    return c;
+  // Only the fields the comparison looks at are read; the others are stepped over.
+  const counter = new BatchCounter({ dimensions: v.dimensions, measures: v.measures, nulls: v.nulls, bucketMs: v.bucketMs, fromMs, toMs });
+  const readers = new Map<number, SchemaReader>();
+  const readerFor = async (id: number): Promise<void> => {
+    if (readers.has(id)) return;
+    const writer = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
+    readers.set(id, counter.reader(writer));
   };
   let read = 0;
   const sideOf = (topic: string): Side => (topic === sides.live ? 'live' : 'candidate');
 
-  // Every partition's batch at once: one's Redis call overlaps the others' decoding, and the next
-  // batches are fetched meanwhile. Each batch's counters and its partition's offset are applied
-  // together, so partitions are independent.
+  // Every partition's batch at once, and the next batches fetched meanwhile. Each batch's counters
+  // and its partition's offset are applied together, so partitions are independent; a batch is
+  // sent to Redis and the next one counted without waiting for the reply (one connection keeps
+  // them in order), up to MAX_APPLYING at a time.
   const partitions = (await admin.partitionCount(sides.live)) + (await admin.partitionCount(sides.candidate));
   const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true, rawRecords: true });
   let failure: unknown = null;
+  // Per partition, the offset after the last batch this aggregator sent: where its next batch
+  // continues without asking Redis. Dropped when an apply is refused or fails.
+  const sent = new Map<string, bigint>();
+  const applying = new Set<Promise<void>>();
+  /** Ends the wait between two looks at whether every partition was read to its end. */
+  let wake: (() => void) | null = null;
+  const apply = (topic: string, partition: number, from: bigint, next: bigint, c: BatchCounts | null, records: number): void => {
+    const pk = `${topic}:${partition}`;
+    const side = sideOf(topic);
+    const args: (string | number)[] = [pk, from.toString(), next.toString(), c?.fields.size ?? 0];
+    if (c) {
+      for (const [f, n] of c.fields) args.push(f, n);
+      for (let i = 0; i < c.keys.length; i++) args.push(c.keys[i] as string | number);
+    }
+    sent.set(pk, next);
+    const done = scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args).then(
+      (applied) => {
+        if (applied === 1) {
+          if (next >= (ends.get(pk) ?? 0n)) wake?.();
+          read += records;
+          if (records > 0) {
+            o.onProgress?.(read);
+            o.onRecords?.(side, records);
+          }
+          return;
+        }
+        // Refused: Redis holds another offset for the partition (another aggregator applied this
+        // batch, or one of ours before it failed). Its next batch asks Redis where to go on.
+        if (sent.get(pk) === next) sent.delete(pk);
+      },
+      (err: unknown) => {
+        sent.delete(pk);
+        failure ??= err;
+      },
+    );
+    applying.add(done);
+    void done.finally(() => applying.delete(done));
+  };
   try {
+    await scripts.compareApply.load(redis);
     await consumer.subscribe([sides.live, sides.candidate]);
     await consumer.run({
       onBatch: async (batch, ctx) => {
         try {
           const pk = `${batch.topic}:${batch.partition}`;
-          const at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
+          const fetchedFrom = BigInt(batch.fetchedOffset);
+          let at = sent.get(pk);
+          if (at !== fetchedFrom) {
+            // Not the continuation of what this aggregator sent: Redis says where the partition
+            // stands (asked after every apply already sent, so it includes them).
+            at = BigInt((await redis.hget(offsetsKey, pk)) ?? '0');
+            sent.delete(pk);
+            // Records between the stored offset and this batch were not read: read them first.
+            if (fetchedFrom > at) {
+              consumer.seek(batch.topic, batch.partition, at.toString());
+              return;
+            }
+          }
           const all = batch.columns ?? columnsOf(batch.records);
           if (all.length > 0 && offsetAt(all, all.length - 1) < at) {
             consumer.seek(batch.topic, batch.partition, at.toString());
@@ -268,23 +178,18 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
           const records = columnsWithin(all, at, end);
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
-          for (const id of chunkFacts(records).schemaIds) if (!readers.has(id)) await readerFor(id);
-          const c = countBatch(batch, records);
+          for (const id of chunkFacts(records).schemaIds) await readerFor(id);
+          const c = counter.count(records, readers, batch.topic, batch.partition);
           const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
           if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);
           if (next <= at) return;
-          const side = sideOf(batch.topic);
-          const args: (string | number)[] = [pk, at.toString(), next.toString(), c.fields.size];
-          for (const [f, n] of c.fields) args.push(f, n);
-          for (const [k, n] of c.keys) args.push(k, n);
-          await scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args);
-          read += records.length;
-          o.onProgress?.(read);
-          o.onRecords?.(side, records.length);
+          apply(batch.topic, batch.partition, at, next, c, records.length);
+          while (applying.size >= MAX_APPLYING && !failure) await Promise.race(applying);
           await ctx.heartbeat();
         } catch (err) {
           // The consumer has moved past this batch (it fetches ahead): read it again, once the
           // consumer has dealt with the error.
+          sent.delete(`${batch.topic}:${batch.partition}`);
           consumer.seek(batch.topic, batch.partition, batch.fetchedOffset);
           throw err;
         }
@@ -295,12 +200,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
         const end = o.follow ? BigInt(nextOffset) : (ends.get(pk) ?? 0n);
         const next = BigInt(nextOffset) < end ? BigInt(nextOffset) : end;
         if (next <= BigInt(from)) return;
-        const side = sideOf(topic);
-        scripts.compareApply
-          .run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], [pk, from, next.toString(), 0])
-          .catch((err: unknown) => {
-            failure ??= err;
-          });
+        apply(topic, partition, BigInt(from), next, null, 0);
       },
       onCrash: (err, willRestart) => {
         if (!willRestart) failure ??= err;
@@ -316,9 +216,21 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       } else if (await finished()) {
         break;
       }
-      await new Promise((r) => setTimeout(r, 300));
+      // Again in 300 ms, or as soon as a batch reaches its partition's end.
+      await new Promise<void>((r) => {
+        const timer = setTimeout(() => {
+          wake = null;
+          r();
+        }, 300);
+        wake = () => {
+          clearTimeout(timer);
+          wake = null;
+          r();
+        };
+      });
     }
   } finally {
+    await Promise.allSettled([...applying]);
     await consumer.close().catch(() => undefined);
     await admin.deleteGroups([`reprocess-compare-${o.compareId}`]).catch(() => undefined);
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { keys as redisKeys } from '../redis/keys.js';
 import { consumerGroupFor } from '../replay/engine.js';
 import { RunStore } from '../runs/store.js';
-import { bucketField } from './aggregator.js';
+import { bucketField } from './counter.js';
 import { judgeBucket, relativeDifference, type BucketJudgement } from './core/index.js';
 
 export interface BucketVerdict {

@@ -45,6 +45,42 @@ export function compileFastRead(type: avro.Type, keep?: readonly string[]): Fast
 }
 
 /**
+ * Where a record's fields lie, written by a compiled locator into `out`, three numbers per field
+ * asked for (slot k at 3k): the kind, then
+ *   LOCATED_NULL    null, or a field the writer's schema does not have;
+ *   LOCATED_STRING  a string: its bytes' start in the buffer, their length (UTF-8, not checked);
+ *   LOCATED_NUMBER  an int, long, float or double: its value;
+ *   LOCATED_BOOLEAN a boolean: 1 or 0.
+ */
+export const LOCATED_NULL = 0;
+export const LOCATED_STRING = 1;
+export const LOCATED_NUMBER = 2;
+export const LOCATED_BOOLEAN = 3;
+
+/**
+ * Locates `fields` of a body at `buf[start, end)` into `out` (see LOCATED_*): false where avsc
+ * should decide (the body is not read cleanly), and then `out` means nothing.
+ */
+export type FastLocate = (buf: Buffer, start: number, end: number, out: Float64Array) => boolean;
+
+/**
+ * A locator of `fields` in records written with `type` (a record schema): it steps over the body
+ * as the compiled reader does, makes no string and no object, and tells where each field's value
+ * lies, or what it is (FastLocate). Null where the compiled reader would not read the schema, or
+ * where one of `fields` has a type other than null, boolean, int, long, float, double, string or a
+ * union of these (an enum, bytes, fixed, a record: read those with the reader).
+ */
+export function compileFastLocate(type: avro.Type, fields: readonly string[]): FastLocate | null {
+  if (type.typeName !== 'record' || avscAsShipped()) return null;
+  try {
+    return new Compiler(null, new Map(fields.map((f, k) => [f, k]))).compileLocate(type.schema() as Schema, fields.length);
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}
+
+/**
  * The generated code reads the body's bytes from `buf` at `start + p`, `p` the position in the body
  * and `n` its length, and cuts strings from `s`, the body as Latin-1 (char p is byte start + p).
  * Each read leaves its value in a variable of the caller's choosing and returns undefined from the
@@ -59,8 +95,73 @@ class Compiler {
   /** While true, strings, bytes and fixed are stepped over, not made (a field the caller does not keep). */
   private skipping = false;
 
-  /** `keep`: the top-level record's fields to give (null: all of them). */
-  constructor(private keep: Set<string> | null) {}
+  /**
+   * `keep`: the top-level record's fields to give (null: all of them). `slots`: instead of giving a
+   * record, locate these of its fields into `out` (compileLocate).
+   */
+  constructor(private keep: Set<string> | null, private slots: Map<string, number> | null = null) {}
+
+  compileLocate(schema: Schema, count: number): FastLocate {
+    const body = this.read(schema, this.local());
+    const names = this.consts.map((_, i) => `c${i}`);
+    // Fields the writer does not have stay LOCATED_NULL.
+    const clear = Array.from({ length: count }, (_, k) => `out[${3 * k}] = 0;`).join(' ');
+    const source = `
+      'use strict';
+      return function locate(buf, start, end, out) {
+        const n = end - start;
+        let p = 0, b = 0, h = 0, x = 0, f = 0, fk = 0, len = 0;
+        ${this.declared.join(' ')}
+        ${clear}
+        ${body}
+        return p === n;
+      };`;
+    const factory = new Function(...names, source) as (...args: unknown[]) => FastLocate;
+    const locate = factory(...this.consts);
+    // Where the body ends early the generated code returns undefined: false to the caller.
+    return (buf, start, end, out) => locate(buf, start, end, out) === true;
+  }
+
+  /** Code that writes where a value of `schema` lies into slot `k` of `out` (compileLocate). */
+  private locate(schema: Schema, k: number): string {
+    if (Array.isArray(schema)) {
+      const index = this.local();
+      const cases = schema.map((branch, i) => `case ${i}: { ${this.locate(branch, k)} break; }`);
+      return `${this.varint(index, false)}
+        switch (${index}) { ${cases.join('\n')} default: return undefined; }`;
+    }
+    let name: string;
+    if (typeof schema === 'string') {
+      const named = this.named.get(schema);
+      if (named !== undefined) return this.locate(named, k);
+      name = schema;
+    } else if (typeof schema.type !== 'string') {
+      return this.locate(schema.type, k);
+    } else {
+      name = schema.type;
+    }
+    const at = 3 * k;
+    switch (name) {
+      case 'null':
+        return `out[${at}] = ${LOCATED_NULL};`;
+      case 'boolean':
+        return `if (p >= n) return undefined; out[${at}] = ${LOCATED_BOOLEAN}; out[${at + 1}] = buf[start + p++] !== 0 ? 1 : 0;`;
+      case 'int':
+      case 'long':
+      case 'float':
+      case 'double': {
+        const v = this.local();
+        return `${this.primitive(name, v)} out[${at}] = ${LOCATED_NUMBER}; out[${at + 1}] = ${v};`;
+      }
+      case 'string':
+        return `${this.varint('len', false)}
+          if (len < 0 || p + len > n) return undefined;
+          out[${at}] = ${LOCATED_STRING}; out[${at + 1}] = start + p; out[${at + 2}] = len; p += len;`;
+      default:
+        // Named types (enum, fixed, record) are registered by read(), which the located field skips.
+        throw new Unsupported(`located ${name}`);
+    }
+  }
 
   compile(schema: Schema): FastRead {
     const out = this.local();
@@ -212,10 +313,20 @@ class Compiler {
     // The fields to keep apply to the outermost record only.
     const keep = this.keep;
     this.keep = null;
+    const slots = this.slots;
+    this.slots = null;
     const skipping = this.skipping;
     for (const field of fields as { name?: unknown; type?: Schema }[]) {
       if (typeof field.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(field.name) || UNSAFE_NAMES.has(field.name) || field.type === undefined) {
         throw new Unsupported('field name');
+      }
+      const slot = slots?.get(field.name);
+      if (slots !== null) {
+        // Locating: the fields asked for are located, the others stepped over; no record is made.
+        this.skipping = true;
+        parts.push(slot === undefined ? this.read(field.type, this.local()) : this.locate(field.type, slot));
+        this.skipping = skipping;
+        continue;
       }
       const v = this.local();
       const kept = keep === null || keep.has(field.name);
@@ -225,6 +336,7 @@ class Compiler {
       if (kept) entries.push(`${field.name}: ${v}`);
     }
     this.stack.delete(full);
+    if (slots !== null) return parts.join('\n');
     return `${parts.join('\n')}
       ${into} = { ${entries.join(', ')} };`;
   }

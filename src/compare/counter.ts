@@ -1,0 +1,315 @@
+/**
+ * A batch's comparison counters: records per time bucket, nulls per field, measure sums, records
+ * and measure sums per dimension value, and records per record key, as the Redis hash fields and
+ * increments the comparison applies (aggregator.ts).
+ *
+ * It reads each record where it lies in the fetched batch. Where it can (the usual event schema),
+ * a compiled locator (avro-read.ts compileFastLocate) tells where the fields lie, and record keys
+ * and dimension values are found by their bytes (BytesTable): no string and no object is made per
+ * record. A record the locator does not read cleanly, or a schema it does not handle, is read
+ * with the projection (projection.ts) and counted the same way.
+ */
+import type avro from 'avsc';
+import { WIRE_HEADER_BYTES, decodeWireHeader, wireSchemaIdAt } from '../core/index.js';
+import { ReprocessError, errorMessage } from '../errors.js';
+import type { RecordColumns } from '../kafka/index.js';
+import { offsetTextAt } from '../kafka/columns.js';
+import { LOCATED_BOOLEAN, LOCATED_NULL, LOCATED_NUMBER, LOCATED_STRING, compileFastLocate, type FastLocate } from '../replay/avro-read.js';
+import { BytesTable } from './bytes-table.js';
+import { NULL_DIMENSION_VALUE, bucketOf } from './core/index.js';
+import { projection, type Projection } from './projection.js';
+
+/** Field names in a side's counter hash; the unit separator keeps data values from colliding. */
+export const SEP = '\x1f';
+/** Sums are kept in millionths, as integers. */
+export const MICRO = 1_000_000;
+
+/** The counter field holding a bucket's record count. */
+export function bucketField(bucketStart: number): string {
+  return `b${SEP}${bucketStart}`;
+}
+
+export interface CountSpec {
+  dimensions: readonly string[];
+  measures: readonly string[];
+  nulls: readonly string[];
+  bucketMs: number;
+  /** The window by record timestamp: [fromMs, toMs). */
+  fromMs: number;
+  toMs: number;
+}
+
+/** How the records of one writer schema are read. */
+export interface SchemaReader {
+  projection: Projection;
+  /** Null where the schema is not one the locator handles. */
+  locate: FastLocate | null;
+}
+
+export interface BatchCounts {
+  /** Counter field → increment. */
+  fields: Map<string, number>;
+  /** Record key and its increment, in turns: key, n, key, n, … */
+  keys: (string | number)[];
+  /** Records counted (inside the window). */
+  records: number;
+}
+
+/** Slot kinds beyond the locator's (LOCATED_*), for values read as objects. */
+const TEXT = 4;
+const OTHER = 5;
+
+/** Past this many entries, a table is emptied before the next batch (record keys of a big keyspace). */
+const TABLE_LIMIT = 1 << 16;
+
+/** One dimension's values (by their bytes) and what the batch being counted added to each. */
+class Dimension {
+  readonly table = new BytesTable(64);
+  n = new Float64Array(64);
+  seq = new Int32Array(64);
+  sums: Float64Array;
+  summed: Uint8Array;
+  countFields: string[] = [];
+  sumFields: string[][] = [];
+  touched: number[] = [];
+
+  constructor(readonly name: string, private readonly measures: readonly string[]) {
+    this.sums = new Float64Array(64 * Math.max(1, measures.length));
+    this.summed = new Uint8Array(64 * Math.max(1, measures.length));
+  }
+
+  /** Value `e` first counted by batch `seq` of this counter. */
+  enter(e: number, seq: number): void {
+    if (e >= this.n.length) this.grow(e);
+    if (this.seq[e] === seq) return;
+    this.seq[e] = seq;
+    this.n[e] = 0;
+    const m = this.measures.length;
+    this.sums.fill(0, e * m, e * m + m);
+    this.summed.fill(0, e * m, e * m + m);
+    this.touched.push(e);
+  }
+
+  field(e: number): string {
+    let f = this.countFields[e];
+    if (f === undefined) {
+      const prefix = `d${SEP}${this.name}${SEP}${this.table.text(e)}${SEP}`;
+      f = `${prefix}count`;
+      this.countFields[e] = f;
+      this.sumFields[e] = this.measures.map((m) => `${prefix}s${SEP}${m}`);
+    }
+    return f;
+  }
+
+  clear(): void {
+    this.table.clear();
+    this.seq.fill(0);
+    this.countFields = [];
+    this.sumFields = [];
+  }
+
+  private grow(e: number): void {
+    const size = Math.max(this.n.length * 2, e + 1);
+    const m = Math.max(1, this.measures.length);
+    const n = new Float64Array(size);
+    n.set(this.n);
+    const seq = new Int32Array(size);
+    seq.set(this.seq);
+    const sums = new Float64Array(size * m);
+    sums.set(this.sums);
+    const summed = new Uint8Array(size * m);
+    summed.set(this.summed);
+    this.n = n;
+    this.seq = seq;
+    this.sums = sums;
+    this.summed = summed;
+  }
+}
+
+export class BatchCounter {
+  /** The fields read, each once: slot k of a located record is fields[k]. */
+  readonly fields: readonly string[];
+  private readonly dimensionSlots: number[];
+  private readonly measureSlots: number[];
+  private readonly nullSlots: number[];
+  private readonly nullFields: string[];
+  private readonly sumFields: string[];
+  private readonly dimensions: Dimension[];
+  private readonly keys = new BytesTable(1024);
+  private keyN = new Float64Array(1024);
+  private keySeq = new Int32Array(1024);
+  private seq = 0;
+  /** Where a record's fields lie (kind, then two numbers, per slot), and texts of values read as objects. */
+  private readonly out: Float64Array;
+  private readonly texts: string[];
+  private lastBucket = Number.NaN;
+  private lastBucketField = '';
+
+  constructor(private readonly spec: CountSpec) {
+    this.fields = [...new Set([...spec.dimensions, ...spec.measures, ...spec.nulls])];
+    const slot = (f: string): number => this.fields.indexOf(f);
+    this.dimensionSlots = spec.dimensions.map(slot);
+    this.measureSlots = spec.measures.map(slot);
+    this.nullSlots = spec.nulls.map(slot);
+    this.nullFields = spec.nulls.map((f) => `n${SEP}${f}`);
+    this.sumFields = spec.measures.map((m) => `s${SEP}${m}`);
+    this.dimensions = spec.dimensions.map((d) => new Dimension(d, spec.measures));
+    this.out = new Float64Array(3 * this.fields.length);
+    this.texts = this.fields.map(() => '');
+  }
+
+  /** The reader of records written with `writer` (a parsed schema). */
+  reader(writer: avro.Type): SchemaReader {
+    return { projection: projection(writer, this.fields), locate: compileFastLocate(writer, this.fields) };
+  }
+
+  /**
+   * Counts `records` (of `topic` partition `partition`), every one's writer schema among `readers`
+   * (by schema id). Synchronous: nothing else uses the counter while it runs.
+   */
+  count(records: RecordColumns, readers: ReadonlyMap<number, SchemaReader>, topic: string, partition: number): BatchCounts {
+    const seq = ++this.seq;
+    const { spec, out, dimensions } = this;
+    // Tables grown past their limit start again (between batches: numbers stay valid within one).
+    if (this.keys.size > TABLE_LIMIT) this.keys.clear();
+    for (const d of dimensions) {
+      // What a batch that failed part-way touched is not this one's.
+      d.touched = [];
+      if (d.table.size > TABLE_LIMIT) d.clear();
+    }
+    const fields = new Map<string, number>();
+    const add = (field: string, n: number): void => {
+      fields.set(field, (fields.get(field) ?? 0) + n);
+    };
+    const measures = this.measureSlots.length;
+    const nulls = this.nullSlots.map(() => 0);
+    const sums = this.measureSlots.map(() => 0);
+    const summed = this.measureSlots.map(() => false);
+    const x = new Float64Array(Math.max(1, measures));
+    const touchedKeys: number[] = [];
+    let total = 0;
+    let bucketCount = 0;
+    const { buffer, index, timestamps } = records;
+    for (let n = 0; n < records.length; n++) {
+      const t = timestamps[n] as number | string;
+      const ts = typeof t === 'number' ? t : Number(t);
+      if (ts < spec.fromMs || ts >= spec.toMs) continue;
+      const keyStart = index[n * 4] as number;
+      const keyLength = index[n * 4 + 1] as number;
+      const valueStart = index[n * 4 + 2] as number;
+      const valueLength = index[n * 4 + 3] as number;
+      try {
+        // A value not in the wire format: decodeWireHeader throws, saying what is wrong with it.
+        const id = wireSchemaIdAt(buffer, valueStart, valueLength) ?? decodeWireHeader(valueLength < 0 ? null : buffer.subarray(valueStart, valueStart + valueLength)).schemaId;
+        const r = readers.get(id) as SchemaReader;
+        const start = valueStart + WIRE_HEADER_BYTES;
+        const end = valueStart + valueLength;
+        if (r.locate === null || !r.locate(buffer, start, end, out)) this.place(r.projection.readAt(buffer, start, end));
+      } catch (err) {
+        const offset = offsetTextAt(records, n);
+        throw new ReprocessError('DECODE_FAILED', `cannot decode ${topic} partition ${partition} offset ${offset}: ${errorMessage(err)}`, { cause: err, context: { topic, partition, offset } });
+      }
+      total++;
+      const bucket = bucketOf(ts, spec.bucketMs);
+      if (bucket !== this.lastBucket) {
+        if (bucketCount > 0) add(this.lastBucketField, bucketCount);
+        bucketCount = 0;
+        this.lastBucket = bucket;
+        this.lastBucketField = bucketField(bucket);
+      }
+      bucketCount++;
+      for (let i = 0; i < nulls.length; i++) {
+        if (out[3 * (this.nullSlots[i] as number)] === LOCATED_NULL) nulls[i] = (nulls[i] as number) + 1;
+      }
+      for (let i = 0; i < measures; i++) {
+        const at = 3 * (this.measureSlots[i] as number);
+        const m = out[at + 1] as number;
+        x[i] = out[at] === LOCATED_NUMBER && Number.isFinite(m) ? Math.round(m * MICRO) : Number.NaN;
+        if (!Number.isNaN(x[i])) {
+          sums[i] = (sums[i] as number) + (x[i] as number);
+          summed[i] = true;
+        }
+      }
+      for (let di = 0; di < dimensions.length; di++) {
+        const d = dimensions[di] as Dimension;
+        const k = this.dimensionSlots[di] as number;
+        const kind = out[3 * k];
+        const e = kind === LOCATED_STRING ? d.table.find(buffer, out[3 * k + 1] as number, out[3 * k + 2] as number) : d.table.findText(this.textOf(k, kind as number));
+        d.enter(e, seq);
+        d.n[e] = (d.n[e] as number) + 1;
+        for (let i = 0; i < measures; i++) {
+          if (Number.isNaN(x[i])) continue;
+          d.sums[e * measures + i] = (d.sums[e * measures + i] as number) + (x[i] as number);
+          d.summed[e * measures + i] = 1;
+        }
+      }
+      const key = keyLength < 0 ? this.keys.findText(NULL_DIMENSION_VALUE) : this.keys.find(buffer, keyStart, keyLength);
+      if (key >= this.keyN.length) this.growKeys(key);
+      if (this.keySeq[key] !== seq) {
+        this.keySeq[key] = seq;
+        this.keyN[key] = 0;
+        touchedKeys.push(key);
+      }
+      this.keyN[key] = (this.keyN[key] as number) + 1;
+    }
+    if (bucketCount > 0) add(this.lastBucketField, bucketCount);
+    if (total > 0) add('count', total);
+    for (let i = 0; i < nulls.length; i++) if ((nulls[i] as number) > 0) add(this.nullFields[i] as string, nulls[i] as number);
+    for (let i = 0; i < measures; i++) if (summed[i]) add(this.sumFields[i] as string, sums[i] as number);
+    for (const d of dimensions) {
+      for (const e of d.touched) {
+        add(d.field(e), d.n[e] as number);
+        const names = d.sumFields[e] as string[];
+        for (let i = 0; i < measures; i++) if (d.summed[e * measures + i]) add(names[i] as string, d.sums[e * measures + i] as number);
+      }
+      d.touched = [];
+    }
+    const keys: (string | number)[] = [];
+    for (const e of touchedKeys) keys.push(this.keys.text(e), this.keyN[e] as number);
+    return { fields, keys, records: total };
+  }
+
+  /** A record read as an object, into the slots as the locator would have placed it (values it cannot place as texts). */
+  private place(value: Record<string, unknown>): void {
+    const { out, texts } = this;
+    for (let k = 0; k < this.fields.length; k++) {
+      const v = value[this.fields[k] as string];
+      if (v === null || v === undefined) {
+        out[3 * k] = LOCATED_NULL;
+      } else if (typeof v === 'number') {
+        out[3 * k] = LOCATED_NUMBER;
+        out[3 * k + 1] = v;
+      } else if (typeof v === 'boolean') {
+        out[3 * k] = LOCATED_BOOLEAN;
+        out[3 * k + 1] = v ? 1 : 0;
+      } else {
+        out[3 * k] = typeof v === 'string' ? TEXT : OTHER;
+        texts[k] = String(v);
+      }
+    }
+  }
+
+  /** The text of a dimension's value in slot `k` that is not located bytes (as String() gives it). */
+  private textOf(k: number, kind: number): string {
+    switch (kind) {
+      case LOCATED_NULL:
+        return NULL_DIMENSION_VALUE;
+      case LOCATED_NUMBER:
+        return String(this.out[3 * k + 1]);
+      case LOCATED_BOOLEAN:
+        return this.out[3 * k + 1] === 1 ? 'true' : 'false';
+      default:
+        return this.texts[k] as string;
+    }
+  }
+
+  private growKeys(e: number): void {
+    const size = Math.max(this.keyN.length * 2, e + 1);
+    const n = new Float64Array(size);
+    n.set(this.keyN);
+    const seq = new Int32Array(size);
+    seq.set(this.keySeq);
+    this.keyN = n;
+    this.keySeq = seq;
+  }
+}
