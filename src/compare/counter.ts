@@ -62,6 +62,11 @@ const OTHER = 5;
 /** Past this many entries, a table is emptied before the next batch (record keys of a big keyspace). */
 const TABLE_LIMIT = 1 << 16;
 
+export interface CounterOptions {
+  /** Entries a table of record keys or dimension values keeps between batches (default 65,536). */
+  tableLimit?: number;
+}
+
 /** One dimension's values (by their bytes) and what the batch being counted added to each. */
 class Dimension {
   readonly table = new BytesTable(64);
@@ -145,7 +150,10 @@ export class BatchCounter {
   private lastBucket = Number.NaN;
   private lastBucketField = '';
 
-  constructor(private readonly spec: CountSpec) {
+  private readonly tableLimit: number;
+
+  constructor(private readonly spec: CountSpec, options: CounterOptions = {}) {
+    this.tableLimit = options.tableLimit ?? TABLE_LIMIT;
     this.fields = [...new Set([...spec.dimensions, ...spec.measures, ...spec.nulls])];
     const slot = (f: string): number => this.fields.indexOf(f);
     this.dimensionSlots = spec.dimensions.map(slot);
@@ -171,11 +179,11 @@ export class BatchCounter {
     const seq = ++this.seq;
     const { spec, out, dimensions } = this;
     // Tables grown past their limit start again (between batches: numbers stay valid within one).
-    if (this.keys.size > TABLE_LIMIT) this.keys.clear();
+    if (this.keys.size > this.tableLimit) this.keys.clear();
     for (const d of dimensions) {
       // What a batch that failed part-way touched is not this one's.
       d.touched = [];
-      if (d.table.size > TABLE_LIMIT) d.clear();
+      if (d.table.size > this.tableLimit) d.clear();
     }
     const fields = new Map<string, number>();
     const add = (field: string, n: number): void => {

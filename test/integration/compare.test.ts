@@ -125,6 +125,17 @@ describe('comparison and validation gate', () => {
     }
   });
 
+  it('two aggregators sharing one run id give the same report as one alone, nothing counted twice', async () => {
+    const v3 = await versions(BR_REVENUE);
+    const whole = await compare(v3);
+    const id = unique('shared-compare');
+    const [a, b] = await Promise.all([compare(v3, ['--run-id', id]), compare(v3, ['--run-id', id])]);
+    const strip = (r: GateReport): unknown => ({ ...r, generatedAt: null });
+    expect(strip(a.report)).toEqual(strip(whole.report));
+    expect(strip(b.report)).toEqual(strip(whole.report));
+    expect(a.report.totals.find((t) => t.metric === 'count')?.new).toBeGreaterThan(2900);
+  });
+
   it('promote: auto — a passing gate ends with the new version live, a failing one leaves the old one live', async () => {
     const dataset = unique('auto').replace(/-/g, '_');
     const v2 = writeJob(source, { dataset, version: 2, extra: 'promote: auto\n' });
