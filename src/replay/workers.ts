@@ -77,6 +77,12 @@ export type FromWorker =
   | { type: 'result'; id: number; result: PackedResult }
   | { type: 'error'; id: number | null; error: { name: string; message: string; code?: string; hint?: string; stack?: string } };
 
+/** Bytes in memory of their own (to transfer), not zeroed: the caller writes every one. */
+function uninitialized(size: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(b.buffer, 0, size);
+}
+
 /**
  * A chunk's records for a processing thread: their keys and values copied out of the buffer they
  * lie in (the fetch response) as one stretch, which holds little besides them (each record's few
@@ -103,7 +109,7 @@ export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
   const index = new Int32Array(count * 4);
   let bytes: Uint8Array;
   if (end - start <= 2 * used + 64 * 1024) {
-    bytes = new Uint8Array(new ArrayBuffer(end - start));
+    bytes = uninitialized(end - start);
     bytes.set(c.buffer.subarray(start, end));
     for (let i = 0; i < count * 4; i += 2) {
       const length = from[i + 1] as number;
@@ -111,7 +117,7 @@ export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
       index[i + 1] = length;
     }
   } else {
-    bytes = new Uint8Array(new ArrayBuffer(used));
+    bytes = uninitialized(used);
     let at = 0;
     for (let i = 0; i < count * 4; i += 2) {
       const length = from[i + 1] as number;

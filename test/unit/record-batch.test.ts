@@ -122,6 +122,39 @@ describe('EncodedBatchBuilder', () => {
     expect(builder.finish().batches).toEqual([]);
   });
 
+  it('builds in buffers it reuses, but never hands out memory a later builder writes: batches stay as built', () => {
+    const next = rng(31);
+    const build = (seed: number, records: number): { batches: ReturnType<EncodedBatchBuilder['finish']>['batches']; want: string[][] } => {
+      const builder = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 64);
+      const want: string[][] = [[], [], []];
+      for (let i = 0; i < records; i++) {
+        const value = bytes(next, 1 + Math.floor(next() * 300));
+        const partition = (i + seed) % 3;
+        builder.add(partition, null, value, value.length, 1_700_000_000_000, 'h', 0, i);
+        want[partition]?.push(value.toString('hex'));
+      }
+      return { batches: builder.finish().batches, want };
+    };
+    const built = [build(0, 3_000), build(1, 200), build(2, 5_000), build(0, 10)];
+    for (const { batches, want } of built) {
+      for (const b of batches) {
+        expect(b.crc).toBe(crc32c(b.records));
+        expect(decodeEncodedBatch(b).map((r) => r.value?.toString('hex'))).toEqual(want[b.partition]);
+      }
+    }
+    // Two builders at once (a replay without processing threads interleaves chunks): apart.
+    const a = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 64);
+    const b = new EncodedBatchBuilder(Number.POSITIVE_INFINITY, 64);
+    for (let i = 0; i < 2_000; i++) {
+      a.add(0, null, Buffer.alloc(50, 0xaa), 50, 1, 'h', 0, i);
+      b.add(0, null, Buffer.alloc(50, 0xbb), 50, 1, 'h', 0, i);
+    }
+    const [ab] = a.finish().batches;
+    const [bb] = b.finish().batches;
+    expect(decodeEncodedBatch(ab as NonNullable<typeof ab>).every((r) => r.value?.every((x) => x === 0xaa))).toBe(true);
+    expect(decodeEncodedBatch(bb as NonNullable<typeof bb>).every((r) => r.value?.every((x) => x === 0xbb))).toBe(true);
+  });
+
   it('starts another batch for a partition before one would pass the limit; a record over it goes alone', () => {
     const builder = new EncodedBatchBuilder(1_000);
     for (let i = 0; i < 10; i++) builder.add(0, null, Buffer.alloc(300, i), 300, 1_000 + i, 'h', 0, i);
