@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { JobSpec } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
 import type { KafkaClient } from '../kafka/index.js';
@@ -144,7 +144,12 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       },
       (err: unknown) => {
         sent.delete(pk);
-        failure ??= err;
+        // Redis answered with an error (the script failed): reading again would not help. Else
+        // the connection failed: unknown whether it was applied, so the partition is read again
+        // from this batch, and its next batch asks Redis where it stands (as a batch handler that
+        // fails does, once the consumer has dealt with that failure).
+        if (err instanceof ReplyError) failure ??= err;
+        else consumer.seek(topic, partition, from.toString());
       },
     );
     applying.add(done);
