@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aggregate } from '../../src/compare/aggregator.js';
 import type { GateReport } from '../../src/compare/core/index.js';
+import { loadJobSpec } from '../../src/core/index.js';
+import { createLogger } from '../../src/log.js';
+import { RegistryClient } from '../../src/registry/index.js';
 import { connectRedisChecked } from '../../src/redis/index.js';
 import { keys } from '../../src/redis/keys.js';
 import { BIN, cli } from '../support/cli.js';
@@ -134,6 +139,42 @@ describe('comparison and validation gate', () => {
     expect(strip(a.report)).toEqual(strip(whole.report));
     expect(strip(b.report)).toEqual(strip(whole.report));
     expect(a.report.totals.find((t) => t.metric === 'count')?.new).toBeGreaterThan(2900);
+  });
+
+  it('connections to Redis cut while it runs: it reconnects, sends again what was in flight, and the aggregates equal an uncut run', { timeout: 120_000 }, async () => {
+    const v3 = await versions(BR_REVENUE);
+    const spec = await loadJobSpec(v3.spec);
+    // A Redis of this test's own (Debian's redis-server): cutting its clients touches nothing else.
+    const port = 16393;
+    const dir = mkdtempSync(join(tmpdir(), 'reprocess-redis-'));
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const endpoint = { url: `redis://127.0.0.1:${port}`, tls: false };
+    try {
+      const control = await waitFor('the test Redis', async () => connectRedisChecked(endpoint).catch(() => undefined), 20_000);
+      const redis = await connectRedisChecked(endpoint);
+      const registry = new RegistryClient({ endpoint: testEndpoints().registry });
+      const logger = createLogger({ level: 'silent', pretty: false });
+      const run = (compareId: string) => aggregate({ spec, compareId, liveVersion: 2, kafka: kafka.client, registry, redis, logger });
+      const whole = await run(unique('uncut'));
+      const id = unique('cut');
+      let done = false;
+      const cut = run(id).finally(() => (done = true));
+      // Once batches are being applied, every other client's connection is cut, five times:
+      // ioredis sends again what was in flight (a batch Redis had applied is then refused).
+      await waitFor('the first applied batch', async () => ((await control.hlen(keys.compareOffsets(id))) > 0 || done ? true : undefined), 30_000);
+      for (let i = 0; i < 5 && !done; i++) {
+        await control.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const got = await cut;
+      expect({ live: got.live, candidate: got.candidate, keys: got.keys }).toEqual({ live: whole.live, candidate: whole.candidate, keys: whole.keys });
+      expect(got.candidate.count).toBeGreaterThan(2900);
+      control.disconnect();
+      redis.disconnect();
+    } finally {
+      server.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('promote: auto — a passing gate ends with the new version live, a failing one leaves the old one live', async () => {
