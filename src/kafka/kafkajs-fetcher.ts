@@ -13,17 +13,28 @@
  * processed (the prefetched round is handed over only then), and an error or a stop ends the loop
  * as before. A prefetched round that is not handed over (a handler failed, the consumer stopped or
  * rebalances) is dropped; the consumer then fetches from its positions as kafkajs would.
+ *
+ * A consumer that also overlaps rounds (OVERLAP_ROUNDS: its handlers keep a partition's batches in
+ * order) is handed the prefetched round while the one before is still in its handlers, so a
+ * partition whose batch is done goes on while another's last send is being acknowledged; the
+ * round before that must be done first (at most two rounds in the handlers, one more fetched).
  */
 import { EventEmitter } from 'node:events';
 
 /** Set on a kafkajs Batch whose records the consumer's position has already moved past. */
 export const FETCH_AHEAD = Symbol.for('kafka-reprocessor.fetchAhead');
+/**
+ * Set, with FETCH_AHEAD, on a batch whose consumer takes the next round while this one is still
+ * being processed: its handlers keep each partition's batches in order themselves.
+ */
+export const OVERLAP_ROUNDS = Symbol.for('kafka-reprocessor.overlapRounds');
 
 interface FetchedBatch {
   topic: string;
   partition: number;
   rawMessages?: unknown[];
   [FETCH_AHEAD]?: boolean;
+  [OVERLAP_ROUNDS]?: boolean;
 }
 
 interface WorkerQueue {
@@ -49,6 +60,14 @@ interface FetcherOptions {
  */
 export function readyToFetchAhead(batches: FetchedBatch[]): boolean {
   return batches.some((b) => b[FETCH_AHEAD] === true) && batches.every((b) => b[FETCH_AHEAD] === true || (b.rawMessages?.length ?? 0) === 0);
+}
+
+/**
+ * True when these batches' round may still be in the handlers while the next round is handed
+ * over: ready to fetch ahead, and every batch that brought records marked OVERLAP_ROUNDS.
+ */
+export function readyToOverlap(batches: FetchedBatch[]): boolean {
+  return readyToFetchAhead(batches) && batches.every((b) => b[OVERLAP_ROUNDS] === true || (b.rawMessages?.length ?? 0) === 0);
 }
 
 export function createFetcher({ nodeId, workerQueue, partitionAssignments, fetch, logger: rootLogger }: FetcherOptions) {
@@ -77,6 +96,18 @@ export function createFetcher({ nodeId, workerQueue, partitionAssignments, fetch
     if (isRunning) return;
     isRunning = true;
     let ahead: Promise<FetchedBatch[]> | null = null;
+    // A round handed over and not yet processed, while the next one is (OVERLAP_ROUNDS).
+    let previous: { processed: Promise<void>; batches: FetchedBatch[] } | null = null;
+    const release = (batches: FetchedBatch[]): void => {
+      for (const b of batches) partitionAssignments.delete(assignmentKey(b));
+    };
+    const settle = async (round: { processed: Promise<void>; batches: FetchedBatch[] }): Promise<void> => {
+      try {
+        await round.processed;
+      } finally {
+        release(round.batches);
+      }
+    };
     try {
       while (isRunning) {
         const next: Promise<FetchedBatch[]> = ahead ?? fetch(nodeId);
@@ -84,21 +115,39 @@ export function createFetcher({ nodeId, workerQueue, partitionAssignments, fetch
         const batches = await next;
         if (!isRunning) break;
         const availableBatches = filterUnassignedBatches(batches);
-        if (availableBatches.length === 0) continue;
-        for (const b of availableBatches) partitionAssignments.set(assignmentKey(b), nodeId);
-        try {
-          // Handlers start synchronously in push(); the ones that fetch ahead mark their batch there.
-          const processed = workerQueue.push(...availableBatches);
-          if (readyToFetchAhead(availableBatches)) {
-            ahead = fetch(nodeId);
-            // Not unhandled if the round fails first; awaited on the next turn otherwise.
-            ahead.catch(() => undefined);
+        if (availableBatches.length === 0) {
+          if (previous) {
+            const round = previous;
+            previous = null;
+            await settle(round);
           }
-          await processed;
-        } finally {
-          for (const b of availableBatches) partitionAssignments.delete(assignmentKey(b));
+          continue;
         }
+        for (const b of availableBatches) partitionAssignments.set(assignmentKey(b), nodeId);
+        // Handlers start synchronously in push(); the ones that fetch ahead mark their batch there.
+        const round = { processed: workerQueue.push(...availableBatches), batches: availableBatches };
+        // Awaited below, or on the next turn, or dropped with an earlier round's error.
+        round.processed.catch(() => undefined);
+        if (readyToFetchAhead(availableBatches)) {
+          ahead = fetch(nodeId);
+          // Not unhandled if the round fails first; awaited on the next turn otherwise.
+          ahead.catch(() => undefined);
+        }
+        // At most two rounds in the handlers: the one before this must be done first.
+        if (previous) {
+          const before = previous;
+          previous = null;
+          try {
+            await settle(before);
+          } catch (err) {
+            release(round.batches);
+            throw err;
+          }
+        }
+        if (readyToOverlap(availableBatches)) previous = round;
+        else await settle(round);
       }
+      if (previous) await settle(previous);
     } catch (error) {
       isRunning = false;
       emitter.emit('end');

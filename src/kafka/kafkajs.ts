@@ -7,8 +7,9 @@ import type {
   LogEntry,
   SASLOptions,
   Message,
+  EachBatchPayload,
 } from 'kafkajs';
-import { FETCH_AHEAD } from './kafkajs-fetcher.js';
+import { FETCH_AHEAD, OVERLAP_ROUNDS } from './kafkajs-fetcher.js';
 import { encodedBatchMessage, installKafkajsFastpath, loadKafkajs } from './kafkajs-fastpath.js';
 import { decodeEncodedBatch, type EncodedBatch } from './record-batch.js';
 import { materialize, type FetchedColumns } from './kafkajs-records.js';
@@ -488,42 +489,64 @@ function wrapConsumer(consumer: JsConsumer, opts: ConsumerOptions, brokers: stri
         const onCrash = handlers.onCrash;
         removers.push(consumer.on(consumer.events.CRASH, (e) => onCrash(mapKafkaError(e.payload.error, brokers), e.payload.restart)));
       }
+      // With overlapping rounds a partition's next batch may reach a handler while its last one is
+      // still in onBatch: it waits there for it (so twice the handlers, half of them waiting).
+      const overlap = opts.fetchAhead === true && opts.overlapRounds === true;
+      const inHandler = new Map<string, Promise<void>>();
       await guard(brokers, () =>
         consumer.run({
           autoCommit: opts.autoCommit ?? false,
           eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
+          partitionsConsumedConcurrently: (opts.partitionsConcurrently ?? 1) * (overlap ? 2 : 1),
           eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
             const lastOffset = batch.lastOffset();
             if (opts.fetchAhead) {
               // Before any await: the fetcher looks for the mark as soon as it has handed the batches over.
               resolveOffset(lastOffset);
               (batch as unknown as { [FETCH_AHEAD]?: boolean })[FETCH_AHEAD] = true;
+              if (overlap) (batch as unknown as { [OVERLAP_ROUNDS]?: boolean })[OVERLAP_ROUNDS] = true;
             }
-            // With the fast path a record set is read as columns (kafkajs-records.ts): handed over
-            // as they are where asked for, with records made only when read.
-            const columns = (batch as unknown as { keptColumns?: FetchedColumns | null }).keptColumns ?? null;
-            let records: ConsumedRecord[] | undefined;
-            const consumed: ConsumedBatch = {
-              topic: batch.topic,
-              partition: batch.partition,
-              highWatermark: batch.highWatermark,
-              fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
-              nextOffset: (BigInt(lastOffset) + 1n).toString(),
-              // kafkajs's own message objects: they have these fields (a missing key or value is
-              // null, headers an object), and a copy per record is measurable. With the fast path
-              // they are LazyRecords: handed over as they are where asked for, else as the plain
-              // objects kafkajs makes.
-              get records(): ConsumedRecord[] {
-                const messages: unknown[] = columns ? columns.records() : batch.messages;
-                return (records ??= (opts.rawRecords ? messages : messages.map(materialize)) as ConsumedRecord[]);
-              },
-              ...(opts.rawRecords && columns ? { columns } : {}),
-            };
-            await handlers.onBatch(consumed, { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset });
+            if (!overlap) return handle(batch, lastOffset, { heartbeat, isRunning, isStale, resolveOffset });
+            const key = `${batch.topic}|${batch.partition}`;
+            const before = inHandler.get(key);
+            let done = (): void => undefined;
+            const mine = new Promise<void>((resolve) => (done = resolve));
+            inHandler.set(key, mine);
+            try {
+              if (before) await before;
+              await handle(batch, lastOffset, { heartbeat, isRunning, isStale, resolveOffset });
+            } finally {
+              done();
+              if (inHandler.get(key) === mine) inHandler.delete(key);
+            }
           },
         }),
       );
+
+      async function handle(batch: EachBatchPayload['batch'], lastOffset: string, k: Pick<EachBatchPayload, 'heartbeat' | 'isRunning' | 'isStale' | 'resolveOffset'>): Promise<void> {
+        const { heartbeat, isRunning, isStale, resolveOffset } = k;
+        // With the fast path a record set is read as columns (kafkajs-records.ts): handed over
+        // as they are where asked for, with records made only when read.
+        const columns = (batch as unknown as { keptColumns?: FetchedColumns | null }).keptColumns ?? null;
+        let records: ConsumedRecord[] | undefined;
+        const consumed: ConsumedBatch = {
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          fetchedOffset: String((batch as unknown as { fetchedOffset: string | number }).fetchedOffset),
+          nextOffset: (BigInt(lastOffset) + 1n).toString(),
+          // kafkajs's own message objects: they have these fields (a missing key or value is
+          // null, headers an object), and a copy per record is measurable. With the fast path
+          // they are LazyRecords: handed over as they are where asked for, else as the plain
+          // objects kafkajs makes.
+          get records(): ConsumedRecord[] {
+            const messages: unknown[] = columns ? columns.records() : batch.messages;
+            return (records ??= (opts.rawRecords ? messages : messages.map(materialize)) as ConsumedRecord[]);
+          },
+          ...(opts.rawRecords && columns ? { columns } : {}),
+        };
+        await handlers.onBatch(consumed, { heartbeat, isRunning, isStale, resolveOffset: opts.fetchAhead ? () => undefined : resolveOffset });
+      }
     },
     pause: (topic, partitions) => consumer.pause([{ topic, partitions }]),
     resume: (topic, partitions) => consumer.resume([{ topic, partitions }]),

@@ -154,6 +154,12 @@ export interface ConsumerOptions {
    */
   fetchAhead?: boolean;
   /**
+   * With `fetchAhead`: hand the next round of batches over while this round's are still in
+   * `onBatch` (each partition's batches still one after the other), so a partition whose batch is
+   * done goes on while another's is finishing. At most two rounds are in the handlers. Default false.
+   */
+  overlapRounds?: boolean;
+  /**
    * Hand records over as the client read them: as columns where it read them so
    * (`ConsumedBatch.columns`), and as records whose fields are made on first use. Their fields
    * are getters: not for code that spreads or deep-compares records. Default false.

@@ -297,6 +297,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     // the others' processing, and the processing thread always has a chunk waiting. The next fetch
     // runs meanwhile; a batch fetched past a stop short or a failure is fetched again (processBatch).
     partitionsConcurrently: Math.min(MAX_CONCURRENT_PARTITIONS, Math.max(1, ranges.length)), fetchAhead: true,
+    // A partition whose batch is done takes its next one while others still wait for their last
+    // acknowledgement (the processing threads are not left idle at each round's end).
+    overlapRounds: true,
     // Records as read: their bytes are copied once per chunk for the processing thread (workers.ts).
     rawRecords: true });
   const stopController = new AbortController();

@@ -43,7 +43,7 @@ async function fill(client: KafkaClient, topic: string): Promise<Map<number, str
  * got to (`expected`); one fetched past that is refused with a seek back. `stopShort` makes the
  * handler leave some batches half done and seek back, as the replay does after a failure.
  */
-async function consume(client: KafkaClient, topic: string, stopShort: (batch: ConsumedBatch, n: number) => boolean): Promise<{ seen: Map<number, string[]>; refused: number; repeated: number }> {
+async function consume(client: KafkaClient, topic: string, stopShort: (batch: ConsumedBatch, n: number) => boolean, overlapRounds = false): Promise<{ seen: Map<number, string[]>; refused: number; repeated: number }> {
   const admin = await client.admin();
   const end = new Map((await admin.watermarks(topic)).map((m) => [m.partition, BigInt(m.high)]));
   const expected = new Map<number, bigint>([...end.keys()].map((p) => [p, 0n]));
@@ -51,8 +51,10 @@ async function consume(client: KafkaClient, topic: string, stopShort: (batch: Co
   let refused = 0;
   let repeated = 0;
   let batches = 0;
+  // Partitions with a batch in onBatch: a second batch of one of them fails the run.
+  const inside = new Set<number>();
   // Small fetches: many rounds, each fetched while the one before is handled.
-  const consumer = await client.consumer({ groupId: unique('fetch-ahead'), readCommitted: true, fromBeginning: true, maxBytesPerPartition: 2_048, partitionsConcurrently: PARTITIONS, fetchAhead: true });
+  const consumer = await client.consumer({ groupId: unique('fetch-ahead'), readCommitted: true, fromBeginning: true, maxBytesPerPartition: 2_048, partitionsConcurrently: PARTITIONS, fetchAhead: true, overlapRounds });
   try {
     await consumer.subscribe([topic]);
     await new Promise<void>((resolve, reject) => {
@@ -65,31 +67,40 @@ async function consume(client: KafkaClient, topic: string, stopShort: (batch: Co
       };
       void consumer.run({
         onBatch: async (batch) => {
-          const at = expected.get(batch.partition) ?? 0n;
-          if (BigInt(batch.fetchedOffset) > at) {
-            refused++;
-            consumer.seek(topic, batch.partition, at.toString());
-            return;
+          if (inside.has(batch.partition)) throw new Error(`two batches of partition ${batch.partition} in onBatch at once`);
+          inside.add(batch.partition);
+          try {
+            await handleBatch(batch);
+          } finally {
+            inside.delete(batch.partition);
           }
-          const records = batch.records.filter((r) => BigInt(r.offset) >= at);
-          repeated += batch.records.length - records.length;
-          const take = stopShort(batch, batches++) ? Math.ceil(records.length / 2) : records.length;
-          const list = seen.get(batch.partition) ?? [];
-          for (const r of records.slice(0, take)) list.push(r.value?.toString() ?? '');
-          seen.set(batch.partition, list);
-          const last = records[take - 1];
-          expected.set(batch.partition, take < records.length && last ? BigInt(last.offset) + 1n : BigInt(batch.nextOffset) > at ? BigInt(batch.nextOffset) : at);
-          // Left half done: the consumer has moved past the batch, so it must be told where to go on.
-          if (take < records.length) consumer.seek(topic, batch.partition, String(expected.get(batch.partition)));
-          // Give the next fetch time to overlap this batch.
-          await new Promise((r) => setTimeout(r, 5));
-          check();
         },
         onSkipped: (_t, partition, from, next) => {
           if (BigInt(from) <= (expected.get(partition) ?? 0n)) expected.set(partition, BigInt(next));
           check();
         },
       }).catch(reject);
+      const handleBatch = async (batch: ConsumedBatch): Promise<void> => {
+        const at = expected.get(batch.partition) ?? 0n;
+        if (BigInt(batch.fetchedOffset) > at) {
+          refused++;
+          consumer.seek(topic, batch.partition, at.toString());
+          return;
+        }
+        const records = batch.records.filter((r) => BigInt(r.offset) >= at);
+        repeated += batch.records.length - records.length;
+        const take = stopShort(batch, batches++) ? Math.ceil(records.length / 2) : records.length;
+        const list = seen.get(batch.partition) ?? [];
+        for (const r of records.slice(0, take)) list.push(r.value?.toString() ?? '');
+        seen.set(batch.partition, list);
+        const last = records[take - 1];
+        expected.set(batch.partition, take < records.length && last ? BigInt(last.offset) + 1n : BigInt(batch.nextOffset) > at ? BigInt(batch.nextOffset) : at);
+        // Left half done: the consumer has moved past the batch, so it must be told where to go on.
+        if (take < records.length) consumer.seek(topic, batch.partition, String(expected.get(batch.partition)));
+        // Give the next fetch time to overlap this batch (and partitions different times).
+        await new Promise((r) => setTimeout(r, 2 + 3 * batch.partition));
+        check();
+      };
     });
   } finally {
     await consumer.close();
@@ -114,6 +125,19 @@ describe('fetching ahead', () => {
     // Nothing was fetched twice: each fetch ahead started past the batches being handled.
     expect(repeated).toBe(0);
     expect(refused).toBe(0);
+  });
+
+  it('with rounds overlapping: every record once and in order, one batch of a partition in a handler at a time', async () => {
+    const topic = await kafka.topic('fetch-ahead-overlap', PARTITIONS);
+    const sent = await fill(kafka.client, topic);
+    const { seen, repeated } = await consume(kafka.client, topic, () => false, true);
+    for (let p = 0; p < PARTITIONS; p++) expect(seen.get(p)).toEqual(sent.get(p));
+    expect(repeated).toBe(0);
+    // And when handlers stop short and seek back.
+    const short = await kafka.topic('fetch-ahead-overlap-short', PARTITIONS);
+    const sentShort = await fill(kafka.client, short);
+    const stopped = await consume(kafka.client, short, (batch, n) => batch.records.length > 1 && (n % 3 === 0 || BigInt(batch.nextOffset) >= BigInt(PER_PARTITION)), true);
+    for (let p = 0; p < PARTITIONS; p++) expect(stopped.seen.get(p)).toEqual(sentShort.get(p));
   });
 
   it('a handler that stops short and seeks back gets the rest, even at the end of the log', async () => {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FETCH_AHEAD, createFetcher, readyToFetchAhead } from '../../src/kafka/kafkajs-fetcher.js';
+import { FETCH_AHEAD, OVERLAP_ROUNDS, createFetcher, readyToFetchAhead, readyToOverlap } from '../../src/kafka/kafkajs-fetcher.js';
 
 interface Batch {
   topic: string;
   partition: number;
   rawMessages: unknown[];
   [FETCH_AHEAD]?: boolean;
+  [OVERLAP_ROUNDS]?: boolean;
 }
 
 const logger = { namespace: () => ({ info: () => undefined }) };
@@ -90,5 +91,51 @@ describe('the fetch-ahead fetcher', () => {
     // Round 1 was fetched ahead, never handed over.
     expect(h.fetches()).toBe(2);
     expect(h.events.filter((e) => e.startsWith('push'))).toEqual(['push 0']);
+  });
+
+  it('with rounds overlapping, hands the next round over while one is in the handlers, never more than two', async () => {
+    const rounds = [[batch(0), batch(1)], [batch(0), batch(1)], [batch(0), batch(1)], [batch(0)]];
+    let inHandlers = 0;
+    let most = 0;
+    const h = harness(rounds, async (n, batches) => {
+      for (const b of batches) {
+        b[FETCH_AHEAD] = true;
+        b[OVERLAP_ROUNDS] = true;
+      }
+      inHandlers++;
+      most = Math.max(most, inHandlers);
+      for (let i = 0; i < 20; i++) await tick();
+      inHandlers--;
+      if (n === 3) void h.fetcher.stop();
+    });
+    await h.fetcher.start();
+    expect(h.events.indexOf('push 1')).toBeLessThan(h.events.indexOf('done 0'));
+    expect(h.events.indexOf('push 2')).toBeLessThan(h.events.indexOf('done 1'));
+    // The round before must be done before the next is handed over.
+    expect(h.events.indexOf('push 2')).toBeGreaterThan(h.events.indexOf('done 0'));
+    expect(h.events.indexOf('push 3')).toBeGreaterThan(h.events.indexOf('done 1'));
+    expect(most).toBe(2);
+    // Stopping waits for every round handed over.
+    expect(h.events.filter((e) => e.startsWith('done'))).toHaveLength(h.events.filter((e) => e.startsWith('push')).length);
+  });
+
+  it('overlaps only rounds whose every batch with records is marked so', () => {
+    const both = (b: Batch): Batch => Object.assign(b, { [FETCH_AHEAD]: true, [OVERLAP_ROUNDS]: true });
+    const aheadOnly = (b: Batch): Batch => Object.assign(b, { [FETCH_AHEAD]: true });
+    expect(readyToOverlap([both(batch(0)), batch(1, 0)])).toBe(true);
+    expect(readyToOverlap([both(batch(0)), aheadOnly(batch(1))])).toBe(false);
+    expect(readyToOverlap([aheadOnly(batch(0))])).toBe(false);
+  });
+
+  it('with rounds overlapping, ends with the error of a round that failed once the round after it is done', async () => {
+    const rounds = [[batch(0)], [batch(0)], [batch(0)], [batch(0)]];
+    const h = harness(rounds, async (n, batches) => {
+      for (const b of batches) Object.assign(b, { [FETCH_AHEAD]: true, [OVERLAP_ROUNDS]: true });
+      for (let i = 0; i < (n === 0 ? 10 : 3); i++) await tick();
+      if (n === 0) throw new Error('handler failed');
+    });
+    await expect(h.fetcher.start()).rejects.toThrow('handler failed');
+    // Round 1 was handed over while round 0 ran; round 2 never was.
+    expect(h.events.filter((e) => e.startsWith('push'))).toEqual(['push 0', 'push 1']);
   });
 });
