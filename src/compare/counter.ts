@@ -55,9 +55,8 @@ export interface BatchCounts {
   records: number;
 }
 
-/** Slot kinds beyond the locator's (LOCATED_*), for values read as objects. */
+/** The slot kind beyond the locator's (LOCATED_*): a value read as an object, kept as its text. */
 const TEXT = 4;
-const OTHER = 5;
 
 /** Past this many entries, a table is emptied before the next batch (record keys of a big keyspace). */
 const TABLE_LIMIT = 1 << 16;
@@ -67,20 +66,26 @@ export interface CounterOptions {
   tableLimit?: number;
 }
 
-/** One dimension's values (by their bytes) and what the batch being counted added to each. */
+/**
+ * Values found by their bytes (a dimension's, or the record keys) and what the batch being counted
+ * added to each: records, and the measures' sums.
+ */
 class Dimension {
-  readonly table = new BytesTable(64);
-  n = new Float64Array(64);
-  seq = new Int32Array(64);
+  readonly table: BytesTable;
+  n: Float64Array;
+  seq: Int32Array;
   sums: Float64Array;
   summed: Uint8Array;
   countFields: string[] = [];
   sumFields: string[][] = [];
   touched: number[] = [];
 
-  constructor(readonly name: string, private readonly measures: readonly string[]) {
-    this.sums = new Float64Array(64 * Math.max(1, measures.length));
-    this.summed = new Uint8Array(64 * Math.max(1, measures.length));
+  constructor(readonly name: string, private readonly measures: readonly string[], size = 64) {
+    this.table = new BytesTable(size);
+    this.n = new Float64Array(size);
+    this.seq = new Int32Array(size);
+    this.sums = new Float64Array(size * Math.max(1, measures.length));
+    this.summed = new Uint8Array(size * Math.max(1, measures.length));
   }
 
   /** Value `e` first counted by batch `seq` of this counter. */
@@ -90,8 +95,10 @@ class Dimension {
     this.seq[e] = seq;
     this.n[e] = 0;
     const m = this.measures.length;
-    this.sums.fill(0, e * m, e * m + m);
-    this.summed.fill(0, e * m, e * m + m);
+    if (m > 0) {
+      this.sums.fill(0, e * m, e * m + m);
+      this.summed.fill(0, e * m, e * m + m);
+    }
     this.touched.push(e);
   }
 
@@ -140,9 +147,8 @@ export class BatchCounter {
   private readonly nullFields: string[];
   private readonly sumFields: string[];
   private readonly dimensions: Dimension[];
-  private readonly keys = new BytesTable(1024);
-  private keyN = new Float64Array(1024);
-  private keySeq = new Int32Array(1024);
+  /** The record keys: counted as a dimension's values are, with no measures. */
+  private readonly keys = new Dimension('', [], 1024);
   private seq = 0;
   /** Where a record's fields lie (kind, then two numbers, per slot), and texts of values read as objects. */
   private readonly out: Float64Array;
@@ -179,8 +185,7 @@ export class BatchCounter {
     const seq = ++this.seq;
     const { spec, out, dimensions } = this;
     // Tables grown past their limit start again (between batches: numbers stay valid within one).
-    if (this.keys.size > this.tableLimit) this.keys.clear();
-    for (const d of dimensions) {
+    for (const d of [...dimensions, this.keys]) {
       // What a batch that failed part-way touched is not this one's.
       d.touched = [];
       if (d.table.size > this.tableLimit) d.clear();
@@ -194,7 +199,7 @@ export class BatchCounter {
     const sums = this.measureSlots.map(() => 0);
     const summed = this.measureSlots.map(() => false);
     const x = new Float64Array(Math.max(1, measures));
-    const touchedKeys: number[] = [];
+    const keys = this.keys;
     let total = 0;
     let bucketCount = 0;
     const { buffer, index, timestamps } = records;
@@ -251,14 +256,9 @@ export class BatchCounter {
           d.summed[e * measures + i] = 1;
         }
       }
-      const key = keyLength < 0 ? this.keys.findText(NULL_DIMENSION_VALUE) : this.keys.find(buffer, keyStart, keyLength);
-      if (key >= this.keyN.length) this.growKeys(key);
-      if (this.keySeq[key] !== seq) {
-        this.keySeq[key] = seq;
-        this.keyN[key] = 0;
-        touchedKeys.push(key);
-      }
-      this.keyN[key] = (this.keyN[key] as number) + 1;
+      const key = keyLength < 0 ? keys.table.findText(NULL_DIMENSION_VALUE) : keys.table.find(buffer, keyStart, keyLength);
+      keys.enter(key, seq);
+      keys.n[key] = (keys.n[key] as number) + 1;
     }
     if (bucketCount > 0) add(this.lastBucketField, bucketCount);
     if (total > 0) add('count', total);
@@ -272,9 +272,10 @@ export class BatchCounter {
       }
       d.touched = [];
     }
-    const keys: (string | number)[] = [];
-    for (const e of touchedKeys) keys.push(this.keys.text(e), this.keyN[e] as number);
-    return { fields, keys, records: total };
+    const keyCounts: (string | number)[] = [];
+    for (const e of keys.touched) keyCounts.push(keys.table.text(e), keys.n[e] as number);
+    keys.touched = [];
+    return { fields, keys: keyCounts, records: total };
   }
 
   /** A record read as an object, into the slots as the locator would have placed it (values it cannot place as texts). */
@@ -291,7 +292,7 @@ export class BatchCounter {
         out[3 * k] = LOCATED_BOOLEAN;
         out[3 * k + 1] = v ? 1 : 0;
       } else {
-        out[3 * k] = typeof v === 'string' ? TEXT : OTHER;
+        out[3 * k] = TEXT;
         texts[k] = String(v);
       }
     }
@@ -309,15 +310,5 @@ export class BatchCounter {
       default:
         return this.texts[k] as string;
     }
-  }
-
-  private growKeys(e: number): void {
-    const size = Math.max(this.keyN.length * 2, e + 1);
-    const n = new Float64Array(size);
-    n.set(this.keyN);
-    const seq = new Int32Array(size);
-    seq.set(this.keySeq);
-    this.keyN = n;
-    this.keySeq = seq;
   }
 }
