@@ -83,8 +83,8 @@ export function compileFastLocate(type: avro.Type, fields: readonly string[]): F
 /**
  * The generated code reads the body's bytes from `buf` at `start + p`, `p` the position in the body
  * and `n` its length, and cuts strings from `s`, the body as Latin-1 (char p is byte start + p).
- * Each read leaves its value in a variable of the caller's choosing and returns undefined from the
- * reader when the body ends early.
+ * Each read leaves its value in a variable of the caller's choosing and returns `fail` (undefined
+ * from a reader, false from a locator) when the body ends early or is not read cleanly.
  */
 class Compiler {
   private readonly named = new Map<string, Schema>();
@@ -99,7 +99,12 @@ class Compiler {
    * `keep`: the top-level record's fields to give (null: all of them). `slots`: instead of giving a
    * record, locate these of its fields into `out` (compileLocate).
    */
-  constructor(private keep: Set<string> | null, private slots: Map<string, number> | null = null) {}
+  constructor(private keep: Set<string> | null, private slots: Map<string, number> | null = null) {
+    this.fail = slots === null ? 'undefined' : 'false';
+  }
+
+  /** What the generated function returns for a body it does not read cleanly. */
+  private readonly fail: string;
 
   compileLocate(schema: Schema, count: number): FastLocate {
     const body = this.read(schema, this.local());
@@ -117,19 +122,12 @@ class Compiler {
         return p === n;
       };`;
     const factory = new Function(...names, source) as (...args: unknown[]) => FastLocate;
-    const locate = factory(...this.consts);
-    // Where the body ends early the generated code returns undefined: false to the caller.
-    return (buf, start, end, out) => locate(buf, start, end, out) === true;
+    return factory(...this.consts);
   }
 
   /** Code that writes where a value of `schema` lies into slot `k` of `out` (compileLocate). */
   private locate(schema: Schema, k: number): string {
-    if (Array.isArray(schema)) {
-      const index = this.local();
-      const cases = schema.map((branch, i) => `case ${i}: { ${this.locate(branch, k)} break; }`);
-      return `${this.varint(index, false)}
-        switch (${index}) { ${cases.join('\n')} default: return undefined; }`;
-    }
+    if (Array.isArray(schema)) return this.union(schema, (branch) => this.locate(branch, k));
     let name: string;
     if (typeof schema === 'string') {
       const named = this.named.get(schema);
@@ -145,7 +143,7 @@ class Compiler {
       case 'null':
         return `out[${at}] = ${LOCATED_NULL};`;
       case 'boolean':
-        return `if (p >= n) return undefined; out[${at}] = ${LOCATED_BOOLEAN}; out[${at + 1}] = buf[start + p++] !== 0 ? 1 : 0;`;
+        return `if (p >= n) return ${this.fail}; out[${at}] = ${LOCATED_BOOLEAN}; out[${at + 1}] = buf[start + p++] !== 0 ? 1 : 0;`;
       case 'int':
       case 'long':
       case 'float':
@@ -155,7 +153,7 @@ class Compiler {
       }
       case 'string':
         return `${this.varint('len', false)}
-          if (len < 0 || p + len > n) return undefined;
+          if (len < 0 || p + len > n) return ${this.fail};
           out[${at}] = ${LOCATED_STRING}; out[${at + 1}] = start + p; out[${at + 2}] = len; p += len;`;
       default:
         // Named types (enum, fixed, record) are registered by read(), which the located field skips.
@@ -200,7 +198,7 @@ class Compiler {
     return `
       x = 0; len = 0;
       do {
-        if (p >= n) return undefined;
+        if (p >= n) return ${this.fail};
         b = buf[start + p++];
         h = b & 0x80;
         x |= (b & 0x7f) << len;
@@ -209,20 +207,20 @@ class Compiler {
       if (h) {
         f = x; fk = 268435456;
         do {
-          if (p >= n) return undefined;
+          if (p >= n) return ${this.fail};
           b = buf[start + p++];
           f += (b & 0x7f) * fk;
           fk *= 128;
         } while (b & 0x80);
         ${into} = (f % 2 ? -(f + 1) : f) / 2;
-        ${safe ? `if (!(${into} >= -9007199254740990 && ${into} <= 9007199254740990)) return undefined;` : ''}
+        ${safe ? `if (!(${into} >= -9007199254740990 && ${into} <= 9007199254740990)) return ${this.fail};` : ''}
       } else {
         ${into} = (x >> 1) ^ -(x & 1);
       }`;
   }
 
   private read(schema: Schema, into: string): string {
-    if (Array.isArray(schema)) return this.union(schema, into);
+    if (Array.isArray(schema)) return this.union(schema, (branch) => this.read(branch, into));
     if (typeof schema === 'string') {
       const named = this.named.get(schema);
       if (named !== undefined) return this.read(named, into);
@@ -251,22 +249,22 @@ class Compiler {
       case 'null':
         return `${into} = null;`;
       case 'boolean':
-        return `if (p >= n) return undefined; ${into} = buf[start + p++] !== 0;`;
+        return `if (p >= n) return ${this.fail}; ${into} = buf[start + p++] !== 0;`;
       case 'int':
         return this.varint(into, false);
       case 'long':
         return this.varint(into, true);
       case 'float':
-        return `if (p + 4 > n) return undefined; ${into} = buf.readFloatLE(start + p); p += 4;`;
+        return `if (p + 4 > n) return ${this.fail}; ${into} = buf.readFloatLE(start + p); p += 4;`;
       case 'double':
-        return `if (p + 8 > n) return undefined; ${into} = buf.readDoubleLE(start + p); p += 8;`;
+        return `if (p + 8 > n) return ${this.fail}; ${into} = buf.readDoubleLE(start + p); p += 8;`;
       case 'string':
         // Cut from `s` while the bytes are ASCII, else decoded as UTF-8 from them, as avsc does.
         // The bytes are OR-ed together (no branch per byte), four at a time from `w`, the memory's
         // words, between 4-byte boundaries (`o`: where `buf` starts in its memory): a byte at a
         // time cost V8 some 13 instructions a byte.
         return `${this.varint('len', false)}
-          if (len < 0 || p + len > n) return undefined;
+          if (len < 0 || p + len > n) return ${this.fail};
           ${this.skipping ? '' : `
           i = start + p; e = i + len; x = 0;
           for (; i < e && ((o + i) & 3) !== 0; i++) x |= buf[i];
@@ -275,18 +273,19 @@ class Compiler {
           ${into} = (x & 0x80808080) !== 0 ? utf8Text(buf, start + p, e) : s.slice(p, p + len);`} p += len;`;
       case 'bytes':
         return `${this.varint('len', false)}
-          if (len < 0 || p + len > n) return undefined;
+          if (len < 0 || p + len > n) return ${this.fail};
           ${this.skipping ? '' : `${into} = Buffer.from(buf.subarray(start + p, start + p + len));`} p += len;`;
       default:
         throw new Unsupported(name);
     }
   }
 
-  private union(branches: Schema[], into: string): string {
+  /** Code that reads a union's branch index and then the branch, as `branch` writes it. */
+  private union(branches: Schema[], branch: (schema: Schema) => string): string {
     const index = this.local();
-    const cases = branches.map((branch, i) => `case ${i}: { ${this.read(branch, into)} break; }`);
+    const cases = branches.map((b, i) => `case ${i}: { ${branch(b)} break; }`);
     return `${this.varint(index, false)}
-      switch (${index}) { ${cases.join('\n')} default: return undefined; }`;
+      switch (${index}) { ${cases.join('\n')} default: return ${this.fail}; }`;
   }
 
   private register(schema: { name?: unknown; namespace?: unknown }, body: Schema): string {
@@ -347,14 +346,14 @@ class Compiler {
     const index = this.local();
     return `${this.varint(index, false)}
       ${into} = ${symbols}[${index}];
-      if (${into} === undefined) return undefined;`;
+      if (${into} === undefined) return ${this.fail};`;
   }
 
   private fixed(schema: { [k: string]: unknown }, into: string): string {
     this.register(schema, schema as Schema);
     const size = Number(schema.size);
     if (!Number.isInteger(size) || size < 0) throw new Unsupported('fixed size');
-    return `if (p + ${size} > n) return undefined;
+    return `if (p + ${size} > n) return ${this.fail};
       ${this.skipping ? '' : `${into} = Buffer.from(buf.subarray(start + p, start + p + ${size}));`} p += ${size};`;
   }
 }
