@@ -9,15 +9,15 @@
 import { randomUUID } from 'node:crypto';
 import { openServices } from '../dist/cli/services.js';
 import { aggregate, resetComparison } from '../dist/compare/aggregator.js';
-import { loadJobSpec, type JobSpec } from '../dist/core/index.js';
+import { loadJobSpec } from '../dist/core/index.js';
 import { createLogger } from '../dist/log.js';
-import { evaluateGate, redisServerStats, redisStatsSince } from './aggregator.ts';
+import { benchComparison, gateOf, redisServerStats, redisStatsSince } from './aggregator.ts';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { spec: string; live: number };
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
 const base = await loadJobSpec(args.spec);
-// As bench/run.ts's aggregator phase: the example's dimensions, measures and nulls.
-const spec: JobSpec = { ...base, validate: { ...base.validate, against: args.live, dimensions: ['country', 'product_category', 'user_segment'], measures: ['revenue_usd'], nulls: ['country'], expected: null } };
+// As bench/run.ts's aggregator phase.
+const spec = benchComparison(base, args.live);
 const services = openServices(process.env, logger);
 const compareId = `ab-compare-${randomUUID().slice(0, 8)}`;
 try {
@@ -29,10 +29,7 @@ try {
   const agg = await aggregate({ spec, compareId, liveVersion: args.live, kafka: services.kafka, registry: services.registry, redis, logger, onProgress: (n) => (read = n) });
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const v = spec.validate;
-  const report = evaluateGate(agg.live, agg.candidate, agg.keys, {
-    tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls, expected: [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
-  }, { dataset: spec.dataset, liveVersion: args.live, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+  const report = gateOf(spec, args.live, agg);
   const redisServer = redisStatsSince(r0, await redisServerStats(redis));
   await resetComparison(redis, compareId);
   process.stdout.write(JSON.stringify({

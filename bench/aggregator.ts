@@ -11,8 +11,10 @@
  * USAGE, exact), most of it the per-key record counts.
  */
 import type { Redis } from 'ioredis';
+import type { Aggregates } from '../dist/compare/aggregator.js';
 import type { KeyStats } from '../dist/compare/core/index.js';
 import { evaluateGate, type GateReport } from '../dist/compare/core/index.js';
+import type { JobSpec } from '../dist/core/index.js';
 import { keys } from '../dist/redis/keys.js';
 import { round } from './lib.ts';
 
@@ -114,4 +116,21 @@ export function differences(report: GateReport, keyStats: KeyStats, expected: { 
   return out;
 }
 
-export { evaluateGate };
+/**
+ * The bench's comparison of two copies of the example dataset: the example's validate section
+ * (dimensions, measure, null field; default bucket, tolerance and quorum) against version `live`.
+ * Its expected differences explain v2 → v3 and have nothing to explain between two copies of v3,
+ * so none are loaded.
+ */
+export function benchComparison(base: JobSpec, live: number): JobSpec {
+  return { ...base, validate: { ...base.validate, against: live, dimensions: ['country', 'product_category', 'user_segment'], measures: ['revenue_usd'], nulls: ['country'], expected: null } };
+}
+
+/** The gate over a comparison's aggregates, with its spec's validate settings and no expected differences. */
+export function gateOf(spec: JobSpec, live: number, agg: Aggregates): GateReport {
+  const v = spec.validate;
+  return evaluateGate(agg.live, agg.candidate, agg.keys, {
+    tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
+    expected: [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
+  }, { dataset: spec.dataset, liveVersion: live, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
+}

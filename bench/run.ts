@@ -23,7 +23,7 @@ import { createLogger } from '../dist/log.js';
 import { keys } from '../dist/redis/keys.js';
 import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
 import { defaultThreads } from '../dist/replay/workers.js';
-import { comparisonMemory, differences, evaluateGate, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
+import { benchComparison, comparisonMemory, differences, gateOf, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
   MiB, PeakRss, cpuSince, sleep, figures, gc, loadAverage, log, machineInfo, newTimes, parseCount, processCpuSeconds, round, stackFacts, stealSeconds, timedKafka, vitestRunning,
@@ -273,13 +273,8 @@ async function main(): Promise<void> {
   const aggregator = async (alo: ReplayFigures, eos: ReplayFigures, versions: { live: number; candidate: number }): Promise<AggregatorFigures> => {
     const base = await job(source?.topic ?? '', versions.candidate);
     if (base.sinkTopic !== eos.sinkTopic) throw new Error(`the aggregator's candidate ${base.sinkTopic} is not the exactly-once sink ${eos.sinkTopic}`);
-    // The example's validate section (dimensions, measures, nulls; default bucket, tolerance and
-    // quorum), against the at-least-once version; its expected differences explain v2 → v3 and
-    // have nothing to explain between two copies of v3, so none are loaded.
-    const spec: JobSpec = {
-      ...base,
-      validate: { ...base.validate, against: versions.live, dimensions: ['country', 'product_category', 'user_segment'], measures: ['revenue_usd'], nulls: ['country'], expected: null },
-    };
+    // Against the at-least-once version.
+    const spec = benchComparison(base, versions.live);
     const liveTopic = `${spec.dataset}_v${versions.live}`;
     if (liveTopic !== alo.sinkTopic) throw new Error(`the aggregator's live version ${liveTopic} is not the at-least-once sink ${alo.sinkTopic}`);
     const compareId = `${id}-compare-${randomUUID().slice(0, 8)}`;
@@ -294,12 +289,7 @@ async function main(): Promise<void> {
       try {
         const redis = timedRedis(await svc.redis(), redisWaits);
         const agg = await aggregate({ spec, compareId, liveVersion: versions.live, kafka: timedKafka(svc.kafka, times), registry: svc.registry, redis, logger, onProgress: (n) => (read = n) });
-        const v = spec.validate;
-        const report = evaluateGate(agg.live, agg.candidate, agg.keys, {
-          tolerance: v.tolerance, quorum: v.quorum, dimensions: v.dimensions, measures: v.measures, nulls: v.nulls,
-          expected: [], bucketMs: v.bucketMs, abortFactor: v.abortFactor,
-        }, { dataset: spec.dataset, liveVersion: versions.live, candidateVersion: spec.version, window: agg.window, generatedAt: new Date().toISOString() });
-        return { agg, report };
+        return { agg, report: gateOf(spec, versions.live, agg) };
       } finally {
         await svc.close();
       }
