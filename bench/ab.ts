@@ -41,6 +41,7 @@ const USAGE = `node bench/ab.ts --job JOB.yaml [--builds DIR,DIR,…] [--runs N 
               "npm run bench -- --only alo --runs 1 --keep" run leaves in its temp folder)
   --builds    checkouts of the product with dist/ built, each run in turn (default: this one);
               node flags for a build's runs after a '|', e.g. ".|--single-threaded-gc"
+  --threads   every run's processing threads (replay) or counting threads (--compare)
   --broker    the Kafka broker's pid, for its CPU (default: the one "reprocess stack" manages)
   --compare V instead of replaying: run the comparison aggregator (bench/aggregate-child.ts) over
               the job's own sink (its version, as written) against version V of its dataset,
@@ -90,7 +91,7 @@ if (compareWith !== null && !Number.isInteger(compareWith)) throw new Error(`--c
 async function replay(build: string, version: number): Promise<Run> {
   let arg: string;
   if (compareWith !== null) {
-    arg = JSON.stringify({ spec: resolve(values.job ?? ''), live: compareWith });
+    arg = JSON.stringify({ spec: resolve(values.job ?? ''), live: compareWith, ...(values.threads ? { threads: Number(values.threads) } : {}) });
   } else {
     const spec = join(tmpdir(), `reprocess-ab-${String(version)}.yaml`);
     writeFileSync(spec, job.replace(/^version: \d+$/m, `version: ${String(version)}`));

@@ -2,7 +2,7 @@
  * One comparison in a process of its own (for bench/ab.ts --compare): `aggregate()` over a job's
  * sink (the candidate) and an earlier version of its dataset (the live side), with the bench's
  * validate section, under a fresh comparison id whose Redis keys it deletes at the end.
- *   node bench/aggregate-child.ts '{"spec":"job.yaml","live":111}'
+ *   node bench/aggregate-child.ts '{"spec":"job.yaml","live":111}'   ("threads": N for other than the default counting threads)
  * Prints one JSON line on stdout: records read, wall and CPU seconds, Redis's CPU over the run,
  * and whether the gate passed.
  */
@@ -13,7 +13,7 @@ import { loadJobSpec } from '../dist/core/index.js';
 import { createLogger } from '../dist/log.js';
 import { benchComparison, gateOf, redisServerStats, redisStatsSince } from './aggregator.ts';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { spec: string; live: number };
+const args = JSON.parse(process.argv[2] ?? '{}') as { spec: string; live: number; threads?: number };
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
 const base = await loadJobSpec(args.spec);
 // As bench/run.ts's aggregator phase.
@@ -26,7 +26,7 @@ try {
   let read = 0;
   const cpu0 = process.cpuUsage();
   const started = performance.now();
-  const agg = await aggregate({ spec, compareId, liveVersion: args.live, kafka: services.kafka, registry: services.registry, redis, logger, onProgress: (n) => (read = n) });
+  const agg = await aggregate({ spec, compareId, liveVersion: args.live, kafka: services.kafka, registry: services.registry, redis, logger, onProgress: (n) => (read = n), ...(args.threads !== undefined ? { threads: args.threads } : {}) });
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const report = gateOf(spec, args.live, agg);

@@ -23,14 +23,21 @@ const { values } = parseArgs({
   options: {
     build: { type: 'string', default: '.' },
     records: { type: 'string', default: '20000' },
+    of: { type: 'string', default: 'processing' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('node bench/instructions.ts [--build DIR (.)] [--records N (20000)]\n');
+  process.stdout.write('node bench/instructions.ts [--build DIR (.)] [--records N (20000)] [--of processing|counting]\n\n  --of counting: the comparison\'s counting (bench/counting.ts) instead of the replay\'s processing\n');
   process.exit(0);
 }
 const records = parseCount(values.records, '--records');
+const of = values.of;
+if (of !== 'processing' && of !== 'counting') {
+  process.stderr.write(`--of is processing or counting, not "${of}"\n`);
+  process.exit(2);
+}
+const script = `bench/${of}.ts`;
 const build = resolve(values.build);
 try {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
@@ -41,17 +48,17 @@ try {
 
 const ROUNDS = [2, 8] as const;
 
-/** Instructions of one run of bench/processing.ts with `rounds` rounds. */
+/** Instructions of one run of the script with `rounds` rounds. */
 function instructions(rounds: number): Promise<number> {
   const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--predictable', '--disable-warning=ExperimentalWarning',
-    'bench/processing.ts', '--records', String(records), '--rounds', String(rounds), '--chunk', '10000'];
+    script, '--records', String(records), '--rounds', String(rounds), ...(of === 'processing' ? ['--chunk', '10000'] : [])];
   return new Promise((done, fail) => {
     const child = spawn('valgrind', args, { cwd: build, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', (code) => {
       const m = /I\s+refs:\s+([\d,]+)/.exec(err);
-      if (code !== 0 || !m) fail(new Error(`valgrind on ${build}/bench/processing.ts exited with ${String(code)}:\n${err.slice(-2000)}`));
+      if (code !== 0 || !m) fail(new Error(`valgrind on ${build}/${script} exited with ${String(code)}:\n${err.slice(-2000)}`));
       else done(Number((m[1] as string).replaceAll(',', '')));
     });
   });
@@ -60,4 +67,4 @@ function instructions(rounds: number): Promise<number> {
 // Both at once: counts do not depend on what else runs.
 const [short, long] = await Promise.all(ROUNDS.map(instructions));
 const perRecord = ((long as number) - (short as number)) / ((ROUNDS[1] - ROUNDS[0]) * records);
-process.stdout.write(`${build}: ${Math.round(perRecord).toLocaleString('en-US')} instructions per record (processing alone, ${records.toLocaleString('en-US')} records, rounds ${ROUNDS.join(' and ')})\n`);
+process.stdout.write(`${build}: ${Math.round(perRecord).toLocaleString('en-US')} instructions per record (${of} alone, ${records.toLocaleString('en-US')} records, rounds ${ROUNDS.join(' and ')})\n`);

@@ -1,4 +1,3 @@
-import avro from 'avsc';
 import { ReplyError, type Redis } from 'ioredis';
 import type { JobSpec } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
@@ -11,7 +10,8 @@ import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
 import type { KeyStats, SideAggregate } from './core/index.js';
-import { BatchCounter, MICRO, SEP, type BatchCounts, type SchemaReader } from './counter.js';
+import { MICRO, SEP, type BatchCounts } from './counter.js';
+import { defaultCountingThreads, startCounting, type CountSchema } from './counting.js';
 
 /** Batches sent to Redis and not yet answered, at most (per aggregator). */
 const MAX_APPLYING = 8;
@@ -32,6 +32,8 @@ export interface AggregateOptions {
   onProgress?: (read: number) => void;
   /** Records applied per side (for metrics). */
   onRecords?: (side: Side, records: number) => void;
+  /** Threads that count records beside the one that fetches them and talks to Redis (counting.ts; default defaultCountingThreads()). */
+  threads?: number;
 }
 
 export interface Aggregates {
@@ -54,6 +56,8 @@ function topicOf(spec: JobSpec, version: number): string {
 export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const { spec, kafka, redis } = o;
   const v = spec.validate;
+  const threads = o.threads ?? defaultCountingThreads();
+  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to count on the main thread, 1 (the default on a multi-core machine) or more.' });
   const admin = await kafka.admin();
   const sides: Record<Side, string> = { live: topicOf(spec, o.liveVersion), candidate: spec.sinkTopic };
   // A sidecar may start before the replay created its topic: wait for it.
@@ -94,24 +98,27 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     return [...ends].every(([k, end]) => (pos.get(k) ?? 0n) >= end);
   };
 
-  // Only the fields the comparison looks at are read; the others are stepped over.
-  const counter = new BatchCounter({ dimensions: v.dimensions, measures: v.measures, nulls: v.nulls, bucketMs: v.bucketMs, fromMs, toMs });
-  const readers = new Map<number, SchemaReader>();
-  const readerFor = async (id: number): Promise<void> => {
-    if (readers.has(id)) return;
-    const writer = avro.Type.forSchema(JSON.parse((await o.registry.getSchema(id)).schema) as avro.Schema, { wrapUnions: false });
-    readers.set(id, counter.reader(writer));
-  };
   let read = 0;
   const sideOf = (topic: string): Side => (topic === sides.live ? 'live' : 'candidate');
 
-  // Every partition's batch at once, and the next batches fetched meanwhile. Each batch's counters
-  // and its partition's offset are applied together, so partitions are independent; a batch is
-  // sent to Redis and the next one counted without waiting for the reply (one connection keeps
-  // them in order), up to MAX_APPLYING at a time.
+  // Every partition's batch at once, and the next batches fetched meanwhile. A batch is counted on
+  // a counting thread while this one fetches, and sends counts to Redis (counting.ts). Each batch's
+  // counters and its partition's offset are applied together, so partitions are independent; a
+  // batch is sent to Redis and the next one counted without waiting for the reply (one connection
+  // keeps them in order), up to MAX_APPLYING at a time.
   const partitions = (await admin.partitionCount(sides.live)) + (await admin.partitionCount(sides.candidate));
-  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true, rawRecords: true });
+  // Only the fields the comparison looks at are read; the others are stepped over. The counting
+  // threads load while the consumer joins its group.
+  const countingReady = startCounting({ spec: { dimensions: v.dimensions, measures: v.measures, nulls: v.nulls, bucketMs: v.bucketMs, fromMs, toMs }, options: {} }, threads);
+  const closeCounting = (): Promise<void> => countingReady.then((c) => c.close(), () => undefined);
   let failure: unknown = null;
+  countingReady.catch((err: unknown) => {
+    failure ??= err;
+  });
+  const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true, overlapRounds: true, rawRecords: true }).catch(async (err: unknown) => {
+    await closeCounting();
+    throw err;
+  });
   // Per partition, the offset after the last batch this aggregator sent: where its next batch
   // continues without asking Redis. Dropped when an apply is refused or fails.
   const sent = new Map<string, bigint>();
@@ -121,10 +128,10 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const apply = (topic: string, partition: number, from: bigint, next: bigint, c: BatchCounts | null, records: number): void => {
     const pk = `${topic}:${partition}`;
     const side = sideOf(topic);
-    const args: (string | number)[] = [pk, from.toString(), next.toString(), c?.fields.size ?? 0];
+    const args: (string | number | Buffer)[] = [pk, from.toString(), next.toString(), c?.fields.size ?? 0];
     if (c) {
       for (const [f, n] of c.fields) args.push(f, n);
-      for (let i = 0; i < c.keys.length; i++) args.push(c.keys[i] as string | number);
+      if (c.keys.length > 0) args.push(c.keys);
     }
     sent.set(pk, next);
     const done = scripts.compareApply.run(redis, [redisKeys.compareCounters(o.compareId, side), redisKeys.compareKeys(o.compareId, side), offsetsKey], args).then(
@@ -155,6 +162,17 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
     applying.add(done);
     void done.finally(() => applying.delete(done));
   };
+  const schemas = new Map<number, Promise<void>>();
+  const schemaFor = (id: number): Promise<void> => {
+    let loaded = schemas.get(id);
+    if (!loaded) {
+      loaded = Promise.all([countingReady, o.registry.getSchema(id)]).then(([counting, s]) => counting.install([{ id, schema: s.schema } satisfies CountSchema]));
+      // A failed lookup is asked again by the next batch that needs it.
+      loaded.catch(() => schemas.delete(id));
+      schemas.set(id, loaded);
+    }
+    return loaded;
+  };
   try {
     await scripts.compareApply.load(redis);
     await consumer.subscribe([sides.live, sides.candidate]);
@@ -183,8 +201,8 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           const end = o.follow ? BigInt(batch.nextOffset) : (ends.get(pk) ?? 0n);
           const records = columnsWithin(all, at, end);
           // The writer schemas of the batch, loaded before counting (which then runs without a pause).
-          for (const id of chunkFacts(records).schemaIds) await readerFor(id);
-          const c = counter.count(records, readers, batch.topic, batch.partition);
+          for (const id of chunkFacts(records).schemaIds) await schemaFor(id);
+          const c = await (await countingReady).count(records, batch.topic, batch.partition);
           const next = BigInt(batch.nextOffset) < end ? BigInt(batch.nextOffset) : end;
           if (!o.follow && next >= end) consumer.pause(batch.topic, [batch.partition]);
           if (next <= at) return;
@@ -237,6 +255,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   } finally {
     await Promise.allSettled([...applying]);
     await consumer.close().catch(() => undefined);
+    await closeCounting();
     await admin.deleteGroups([`reprocess-compare-${o.compareId}`]).catch(() => undefined);
   }
 

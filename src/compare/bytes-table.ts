@@ -5,9 +5,14 @@
  *
  * An open-addressing hash table (linear probing, at most half full) over a pool of the bytes.
  */
+import { isUtf8 } from 'node:buffer';
 import { utf8Text } from '../replay/avro-read.js';
 
 const EMPTY = 0;
+/** Whether an entry's bytes are UTF-8: not looked at yet, they are, they are not. */
+const UNCHECKED = 0;
+const UTF8 = 1;
+const NOT_UTF8 = 2;
 
 export class BytesTable {
   private pool: Buffer;
@@ -15,6 +20,7 @@ export class BytesTable {
   private starts: Int32Array;
   private lengths: Int32Array;
   private hashes: Int32Array;
+  private utf8: Uint8Array;
   private texts: (string | undefined)[] = [];
   /** Entry + 1 per slot; EMPTY where free. */
   private slots: Int32Array;
@@ -30,6 +36,7 @@ export class BytesTable {
     this.starts = new Int32Array(capacity);
     this.lengths = new Int32Array(capacity);
     this.hashes = new Int32Array(capacity);
+    this.utf8 = new Uint8Array(capacity);
     this.slots = new Int32Array(capacity * 2);
     this.mask = capacity * 2 - 1;
   }
@@ -78,6 +85,31 @@ export class BytesTable {
     return t;
   }
 
+  /** Bytes entry `e`'s text takes as UTF-8: its own, or where they are not UTF-8, those of the text they read as. */
+  utf8Length(e: number): number {
+    return this.isUtf8(e) ? (this.lengths[e] as number) : Buffer.byteLength(this.text(e), 'utf8');
+  }
+
+  /** Writes entry `e`'s text as UTF-8 (utf8Length bytes) into `out` at `at`; returns where it ends. */
+  writeUtf8(e: number, out: Buffer, at: number): number {
+    if (!this.isUtf8(e)) return at + out.write(this.text(e), at, 'utf8');
+    const pool = this.pool;
+    const start = this.starts[e] as number;
+    const end = start + (this.lengths[e] as number);
+    for (let i = start; i < end; i++) out[at++] = pool[i] as number;
+    return at;
+  }
+
+  private isUtf8(e: number): boolean {
+    let v = this.utf8[e] as number;
+    if (v === UNCHECKED) {
+      const at = this.starts[e] as number;
+      v = isUtf8(this.pool.subarray(at, at + (this.lengths[e] as number))) ? UTF8 : NOT_UTF8;
+      this.utf8[e] = v;
+    }
+    return v === UTF8;
+  }
+
   /** Forgets every entry. */
   clear(): void {
     this.slots.fill(EMPTY);
@@ -106,6 +138,7 @@ export class BytesTable {
     this.starts[e] = this.used;
     this.lengths[e] = length;
     this.hashes[e] = h;
+    this.utf8[e] = UNCHECKED;
     this.used += length;
     this.slots[slot] = e + 1;
     // At most half full: past that, twice the slots.
@@ -114,14 +147,15 @@ export class BytesTable {
   }
 
   private growEntries(): void {
-    const grow = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(a.length * 2);
+    const grow = <A extends Int32Array | Uint8Array>(a: A): A => {
+      const b = new (a.constructor as new (n: number) => A)(a.length * 2);
       b.set(a);
       return b;
     };
     this.starts = grow(this.starts);
     this.lengths = grow(this.lengths);
     this.hashes = grow(this.hashes);
+    this.utf8 = grow(this.utf8);
   }
 
   private rehash(): void {

@@ -49,10 +49,30 @@ export interface SchemaReader {
 export interface BatchCounts {
   /** Counter field → increment. */
   fields: Map<string, number>;
-  /** Record key and its increment, in turns: key, n, key, n, … */
-  keys: (string | number)[];
+  /**
+   * Record keys and their increments, packed for the apply script (compare_apply.lua): per key,
+   * its length in bytes in decimal, ':', the key as UTF-8, the increment in decimal, ','. Bytes of
+   * a key that are not UTF-8 are packed as the text they read as (U+FFFD for each bad sequence):
+   * what Redis keeps is the key's text, as when keys were sent as strings. In memory of its own.
+   */
+  keys: Buffer;
   /** Records counted (inside the window). */
   records: number;
+}
+
+const COLON = 0x3a;
+const COMMA = 0x2c;
+
+/** Writes whole number `n` ≥ 0 in decimal at `at`; returns where it ends. */
+export function writeDecimal(out: Uint8Array, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  let x = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = 0x30 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  return at + digits;
 }
 
 /** The slot kind beyond the locator's (LOCATED_*): a value read as an object, kept as its text. */
@@ -181,7 +201,7 @@ export class BatchCounter {
    * Counts `records` (of `topic` partition `partition`), every one's writer schema among `readers`
    * (by schema id). Synchronous: nothing else uses the counter while it runs.
    */
-  count(records: RecordColumns, readers: ReadonlyMap<number, SchemaReader>, topic: string, partition: number): BatchCounts {
+  count(records: Pick<RecordColumns, 'buffer' | 'index' | 'offsets' | 'timestamps'>, readers: ReadonlyMap<number, SchemaReader>, topic: string, partition: number): BatchCounts {
     const seq = ++this.seq;
     const { spec, out, dimensions } = this;
     // Tables grown past their limit start again (between batches: numbers stay valid within one).
@@ -203,7 +223,7 @@ export class BatchCounter {
     let total = 0;
     let bucketCount = 0;
     const { buffer, index, timestamps } = records;
-    for (let n = 0; n < records.length; n++) {
+    for (let n = 0; n < timestamps.length; n++) {
       const t = timestamps[n] as number | string;
       const ts = typeof t === 'number' ? t : Number(t);
       if (ts < spec.fromMs || ts >= spec.toMs) continue;
@@ -272,10 +292,27 @@ export class BatchCounter {
       }
       d.touched = [];
     }
-    const keyCounts: (string | number)[] = [];
-    for (const e of keys.touched) keyCounts.push(keys.table.text(e), keys.n[e] as number);
+    const keyCounts = this.packKeys();
     keys.touched = [];
     return { fields, keys: keyCounts, records: total };
+  }
+
+  /** The batch's record keys and counts, packed (BatchCounts.keys). */
+  private packKeys(): Buffer {
+    const { table, touched, n } = this.keys;
+    let size = 0;
+    // A length and a count take at most 16 digits each (whole numbers below 2^53).
+    for (const e of touched) size += table.utf8Length(e) + 34;
+    const out = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const e of touched) {
+      at = writeDecimal(out, at, table.utf8Length(e));
+      out[at++] = COLON;
+      at = table.writeUtf8(e, out, at);
+      at = writeDecimal(out, at, n[e] as number);
+      out[at++] = COMMA;
+    }
+    return out.subarray(0, at);
   }
 
   /** A record read as an object, into the slots as the locator would have placed it (values it cannot place as texts). */

@@ -25,6 +25,8 @@ export interface CompareOptions {
   follow?: boolean;
   /** JSON report path; the HTML report is written beside it (same name, .html). */
   reportPath?: string | null;
+  /** Counting threads (aggregator.ts AggregateOptions.threads). */
+  threads?: number;
   onProgress?: (read: number) => void;
   /** Where to register the comparison's metrics (differences, gate status, records read). */
   metrics?: Registry;
@@ -87,7 +89,7 @@ export async function compareVersions(o: CompareOptions): Promise<CompareResult>
     : undefined;
   const agg = await aggregate({
     spec, compareId: o.compareId, liveVersion, kafka: o.kafka, registry: o.registry, redis: o.redis, logger: o.logger,
-    ...(o.signal ? { signal: o.signal } : {}), ...(follow ? { follow } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.signal ? { signal: o.signal } : {}), ...(follow ? { follow } : {}), ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(metrics ? { onRecords: (side: 'live' | 'candidate', n: number) => metrics.read(side, n) } : {}),
   });
   const report = evaluate(agg, agg.keys);

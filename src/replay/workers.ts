@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import type { LegacyIdsOptions } from '../core/index.js';
 import { ReprocessError } from '../errors.js';
+import { RequestThread, threadUrl } from '../util/threads.js';
 import type { EncodedBatch } from '../kafka/index.js';
 import type { ChunkTally } from '../metrics/replay.js';
 import type { SchemaEntry, SourceDecoder } from './codec.js';
@@ -72,10 +72,6 @@ export interface PackedResult {
 export type ToWorker =
   | { type: 'sink'; sink: WorkerSink }
   | { type: 'chunk'; id: number; chunk: PackedChunk; schemas: SchemaEntry[] };
-export type FromWorker =
-  | { type: 'ready' }
-  | { type: 'result'; id: number; result: PackedResult }
-  | { type: 'error'; id: number | null; error: { name: string; message: string; code?: string; hint?: string; stack?: string } };
 
 /** Bytes in memory of their own (to transfer), not zeroed: the caller writes every one. */
 function uninitialized(size: number): Uint8Array {
@@ -83,16 +79,26 @@ function uninitialized(size: number): Uint8Array {
   return new Uint8Array(b.buffer, 0, size);
 }
 
+/** Where a chunk's keys and values lie, and how they are copied out (packChunk, copyRecordBytes). */
+export interface RecordBytes {
+  start: number;
+  end: number;
+  /** Bytes of keys and values. */
+  used: number;
+  /** Copied one by one (the stretch [start, end) would be mostly other bytes), else as that stretch. */
+  compact: boolean;
+  /** Bytes the copy takes. */
+  size: number;
+}
+
 /**
- * A chunk's records for a processing thread: their keys and values copied out of the buffer they
- * lie in (the fetch response) as one stretch, which holds little besides them (each record's few
- * bytes of lengths and deltas, the batch headers), or one by one where the stretch would be mostly
- * other bytes; the index made relative to the copy; offsets and timestamps copied (a view into the
- * Kafka thread's columns must not be transferred).
+ * Where the keys and values of `c` lie in its buffer (the fetch response): one stretch that holds
+ * little besides them (each record's few bytes of lengths and deltas, the batch headers) is copied
+ * whole; where the stretch would be mostly other bytes, they are copied one by one.
  */
-export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
-  const count = c.offsets.length;
+export function recordBytes(c: ChunkRecords): RecordBytes {
   const from = c.index;
+  const count = c.offsets.length;
   let start = Number.POSITIVE_INFINITY;
   let end = 0;
   let used = 0;
@@ -106,30 +112,53 @@ export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
     used += length;
   }
   if (start > end) start = end = 0;
-  const index = new Int32Array(count * 4);
-  let bytes: Uint8Array;
-  if (end - start <= 2 * used + 64 * 1024) {
-    bytes = uninitialized(end - start);
-    bytes.set(c.buffer.subarray(start, end));
+  const compact = end - start > 2 * used + 64 * 1024;
+  return { start, end, used, compact, size: compact ? used : end - start };
+}
+
+/** Copies the keys and values of `c` into `out` from `at` (span.size bytes), and their index relative to `out` into `index`. */
+export function copyRecordBytes(c: ChunkRecords, span: RecordBytes, out: Uint8Array, at: number, index: Int32Array): void {
+  const from = c.index;
+  const count = c.offsets.length;
+  if (!span.compact) {
+    out.set(c.buffer.subarray(span.start, span.end), at);
+    const shift = at - span.start;
     for (let i = 0; i < count * 4; i += 2) {
       const length = from[i + 1] as number;
-      index[i] = length < 0 ? 0 : (from[i] as number) - start;
+      index[i] = length < 0 ? 0 : (from[i] as number) + shift;
       index[i + 1] = length;
     }
-  } else {
-    bytes = uninitialized(used);
-    let at = 0;
-    for (let i = 0; i < count * 4; i += 2) {
-      const length = from[i + 1] as number;
-      index[i] = at;
-      index[i + 1] = length;
-      if (length <= 0) continue;
-      bytes.set(c.buffer.subarray(from[i] as number, (from[i] as number) + length), at);
-      at += length;
-    }
+    return;
   }
+  for (let i = 0; i < count * 4; i += 2) {
+    const length = from[i + 1] as number;
+    index[i] = at;
+    index[i + 1] = length;
+    if (length <= 0) continue;
+    out.set(c.buffer.subarray(from[i] as number, (from[i] as number) + length), at);
+    at += length;
+  }
+}
+
+/**
+ * A chunk's records for a processing thread: their keys and values copied out of the buffer they
+ * lie in (recordBytes), the index made relative to the copy; offsets and timestamps copied (a view
+ * into the Kafka thread's columns must not be transferred).
+ */
+export function packChunk(c: ChunkRecords, partition: number): PackedChunk {
+  const span = recordBytes(c);
+  const bytes = uninitialized(span.size);
+  const index = new Int32Array(c.offsets.length * 4);
+  copyRecordBytes(c, span, bytes, 0, index);
   const copy = (a: Float64Array | string[]): Float64Array | string[] => a.slice();
   return { partition, offsets: copy(c.offsets), timestamps: copy(c.timestamps), bytes: bytes.buffer as ArrayBuffer, index };
+}
+
+/** What a packed chunk moves to its thread (all its own memory). */
+export function transferOf(chunk: PackedChunk): ArrayBuffer[] {
+  const transfer = [chunk.bytes, chunk.index.buffer as ArrayBuffer];
+  if (chunk.offsets instanceof Float64Array) transfer.push(chunk.offsets.buffer as ArrayBuffer, (chunk.timestamps as Float64Array).buffer as ArrayBuffer);
+  return transfer;
 }
 
 /** The chunk's records as processChunk reads them, over the chunk's buffer (no copy, no object per record). */
@@ -159,125 +188,49 @@ export function unpackResult(p: PackedResult): EncodedChunk {
   return { taken: p.taken, batches, failures: p.failures, tally: p.tally, transfer: p.bytes };
 }
 
-/** The thread's entry point: dist/replay/process-worker.js (tests running the TypeScript sources use the built one). */
-function workerUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/replay/process-worker.js', here) : new URL('./process-worker.js', here);
-}
-
-interface Pending {
-  resolve: (r: EncodedChunk) => void;
-  reject: (e: unknown) => void;
-}
-
-class Thread {
-  readonly pending = new Map<number, Pending>();
-  readonly sent = new Set<number>();
-  failure: Error | null = null;
-  constructor(readonly worker: Worker) {}
-}
-
-function toError(e: { name: string; message: string; code?: string; hint?: string }): Error {
-  if (e.code) return new ReprocessError(e.code as ConstructorParameters<typeof ReprocessError>[0], e.message, e.hint ? { hint: e.hint } : {});
-  const err = new Error(e.message);
-  err.name = e.name;
-  return err;
-}
-
 export class ProcessingPool {
   private next = 0;
-  private ids = 0;
   private closed = false;
+  /** Per thread, the schema ids it was sent. */
+  private readonly sent: Set<number>[];
 
-  private constructor(private readonly threads: Thread[], private readonly decoder: SourceDecoder) {}
+  private constructor(private readonly threads: RequestThread<PackedResult>[], private readonly decoder: SourceDecoder) {
+    this.sent = threads.map(() => new Set());
+  }
 
   /** Starts `count` threads and waits until each has loaded the transform, upcasters and codecs. */
   static async start(init: WorkerInit, count: number, decoder: SourceDecoder): Promise<ProcessingPool> {
-    const threads: Thread[] = [];
+    const threads: RequestThread<PackedResult>[] = [];
     try {
-      for (let i = 0; i < count; i++) {
-        const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
-        const thread = new Thread(worker);
-        threads.push(thread);
-        await new Promise<void>((resolve, reject) => {
-          const onMessage = (m: FromWorker): void => {
-            if (m.type === 'ready') done(null);
-            else if (m.type === 'error') done(toError(m.error));
-          };
-          const onError = (err: Error): void => done(err);
-          const onExit = (code: number): void => done(new ReprocessError('INTERNAL', `a processing thread exited while starting (code ${code})`));
-          // Only these listeners go: Worker keeps listeners of its own (removeAllListeners would stop its messages).
-          const done = (err: Error | null): void => {
-            worker.off('message', onMessage);
-            worker.off('error', onError);
-            worker.off('exit', onExit);
-            if (err) reject(err);
-            else resolve();
-          };
-          worker.on('message', onMessage);
-          worker.on('error', onError);
-          worker.on('exit', onExit);
-        });
-        // A pool that is never closed (a replay that failed while starting) must not keep the process alive.
-        worker.unref();
-        ProcessingPool.wire(thread);
-      }
+      for (let i = 0; i < count; i++) threads.push(await RequestThread.start<PackedResult>(threadUrl(import.meta.url, 'replay', 'process-worker'), init, 'processing'));
     } catch (err) {
-      await Promise.all(threads.map((t) => t.worker.terminate()));
+      await Promise.all(threads.map((t) => t.terminate()));
       throw err;
     }
     return new ProcessingPool(threads, decoder);
   }
 
-  private static wire(thread: Thread): void {
-    const fail = (err: Error): void => {
-      thread.failure ??= err;
-      for (const p of thread.pending.values()) p.reject(thread.failure);
-      thread.pending.clear();
-    };
-    thread.worker.on('message', (m: FromWorker) => {
-      if (m.type === 'result') {
-        const p = thread.pending.get(m.id);
-        thread.pending.delete(m.id);
-        p?.resolve(unpackResult(m.result));
-      } else if (m.type === 'error') {
-        const err = toError(m.error);
-        if (m.id === null) return fail(err);
-        const p = thread.pending.get(m.id);
-        thread.pending.delete(m.id);
-        p?.reject(err);
-      }
-    });
-    thread.worker.on('error', (err) => fail(new ReprocessError('INTERNAL', `a processing thread failed: ${err.message}`, { cause: err })));
-    thread.worker.on('exit', (code) => fail(new ReprocessError('INTERNAL', `a processing thread exited (code ${code})`)));
-  }
-
   /** Tells every thread the sink's schema id and partitions; call once, before the first chunk. */
   configure(sink: WorkerSink): void {
-    for (const t of this.threads) t.worker.postMessage({ type: 'sink', sink } satisfies ToWorker);
+    for (const t of this.threads) t.post({ type: 'sink', sink } satisfies ToWorker);
   }
 
   /** Processes a chunk on the next thread. The decoder must have prepared the chunk's schemas. */
-  process(records: ChunkRecords, partition: number): Promise<EncodedChunk> {
-    if (this.closed) return Promise.reject(new ReprocessError('INTERNAL', 'the processing threads were closed'));
-    const thread = this.threads[this.next++ % this.threads.length] as Thread;
-    if (thread.failure) return Promise.reject(thread.failure);
-    const schemas = this.decoder.entries().filter((e) => !thread.sent.has(e.id));
-    for (const e of schemas) thread.sent.add(e.id);
+  async process(records: ChunkRecords, partition: number): Promise<EncodedChunk> {
+    if (this.closed) throw new ReprocessError('INTERNAL', 'the processing threads were closed');
+    const n = this.next++ % this.threads.length;
+    const thread = this.threads[n] as RequestThread<PackedResult>;
+    if (thread.failure) throw thread.failure;
+    const sent = this.sent[n] as Set<number>;
+    const schemas = this.decoder.entries().filter((e) => !sent.has(e.id));
+    for (const e of schemas) sent.add(e.id);
     const chunk = packChunk(records, partition);
-    const id = ++this.ids;
-    return new Promise<EncodedChunk>((resolve, reject) => {
-      thread.pending.set(id, { resolve, reject });
-      const message: ToWorker = { type: 'chunk', id, chunk, schemas };
-      const transfer = [chunk.bytes, chunk.index.buffer as ArrayBuffer];
-      if (chunk.offsets instanceof Float64Array) transfer.push(chunk.offsets.buffer as ArrayBuffer, (chunk.timestamps as Float64Array).buffer as ArrayBuffer);
-      thread.worker.postMessage(message, transfer);
-    });
+    return unpackResult(await thread.request((id) => ({ type: 'chunk', id, chunk, schemas }) satisfies ToWorker, transferOf(chunk)));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => t.terminate()));
   }
 }

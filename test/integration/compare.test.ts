@@ -130,11 +130,13 @@ describe('comparison and validation gate', () => {
     }
   });
 
-  it('two aggregators sharing one run id give the same report as one alone, nothing counted twice', async () => {
+  it('two aggregators sharing one run id give the same report as one alone, nothing counted twice; counting threads or none', async () => {
     const v3 = await versions(BR_REVENUE);
     const whole = await compare(v3);
     const id = unique('shared-compare');
-    const [a, b] = await Promise.all([compare(v3, ['--run-id', id]), compare(v3, ['--run-id', id])]);
+    // One counts on a thread of its own (the default here), the other on the thread that reads Kafka.
+    const [a, b] = await Promise.all([compare(v3, ['--run-id', id]), compare(v3, ['--run-id', id, '--threads', '0'])]);
+    expect((await compare(v3, ['--threads', '0'])).report).toEqual({ ...whole.report, generatedAt: expect.any(String) as unknown });
     const strip = (r: GateReport): unknown => ({ ...r, generatedAt: null });
     expect(strip(a.report)).toEqual(strip(whole.report));
     expect(strip(b.report)).toEqual(strip(whole.report));
@@ -222,7 +224,7 @@ describe('comparison and validation gate', () => {
     expect(status.error).toContain('bucket 2026-01-03');
   });
 
-  it('refuses bad input with exit 2: no baseline, a malformed expectations file', async () => {
+  it('refuses bad input with exit 2: no baseline, a malformed expectations file, an unknown dimension, a bad --threads', async () => {
     const dataset = unique('cmp').replace(/-/g, '_');
     const lonely = writeJob(source, { dataset, version: 3, extra: 'validate:\n  dimensions: [country]\n' });
     jobs.push(lonely);
@@ -243,5 +245,9 @@ describe('comparison and validation gate', () => {
     const r3 = await cli(['compare', unknownDim.spec]);
     expect(r3.code).toBe(2);
     expect(r3.stderr).toContain('planet');
+
+    const r4 = await cli(['compare', unknownDim.spec, '--threads', 'many']);
+    expect(r4.code).toBe(2);
+    expect(r4.stderr).toContain('--threads "many" is not a number of threads');
   });
 });

@@ -4,13 +4,15 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { BytesTable } from '../../src/compare/bytes-table.js';
-import { NULL_DIMENSION_VALUE, bucketOf } from '../../src/compare/core/index.js';
-import { BatchCounter, MICRO, SEP, bucketField, type BatchCounts, type CountSpec } from '../../src/compare/counter.js';
+import { BatchCounter, writeDecimal } from '../../src/compare/counter.js';
+import { packBatch, unpackBatch } from '../../src/compare/counting.js';
+import type { ChunkRecords } from '../../src/replay/process.js';
 import { columnsOf } from '../../src/kafka/columns.js';
 import type { ConsumedRecord } from '../../src/kafka/index.js';
 import { LOCATED_BOOLEAN, LOCATED_NULL, LOCATED_NUMBER, LOCATED_STRING, compileFastLocate, type FastLocate } from '../../src/replay/avro-read.js';
 import { WIDE, wideValue } from './avro-values.js';
-import { ReprocessError, STRING_ALPHABETS, encodeWire, randomString, rng } from './helpers.js';
+import { ENUM_DIMENSION, EVENT, SPEC, events, merged, reference } from './counting-fixture.js';
+import { ReprocessError, STRING_ALPHABETS, randomString, rng } from './helpers.js';
 
 const wide = avro.Type.forSchema(WIDE as avro.Schema, { wrapUnions: false });
 
@@ -108,79 +110,15 @@ describe('the table of byte strings', () => {
 
 // ───────────────────────── counting ─────────────────────────
 
-const EVENT = avro.Type.forSchema({
-  type: 'record', name: 'Engagement', fields: [
-    { name: 'user_id', type: 'string' },
-    { name: 'country', type: ['null', 'string'] },
-    { name: 'category', type: 'string' },
-    { name: 'level', type: ['null', 'int', 'string', 'boolean'] },
-    { name: 'revenue', type: ['null', 'double', 'string'] },
-    { name: 'units', type: 'long' },
-    { name: 'tag', type: { type: 'enum', name: 'Tag', symbols: ['A', 'B'] } },
-  ],
-} as avro.Schema, { wrapUnions: false });
-/** The same events with a dimension the locator does not handle (an enum): read as objects. */
-const ENUM_DIMENSION: CountSpec = { dimensions: ['country', 'tag'], measures: ['revenue'], nulls: ['country'], bucketMs: 3_600_000, fromMs: 1_000_000, toMs: 50_000_000 };
-const SPEC: CountSpec = { dimensions: ['country', 'category', 'level'], measures: ['revenue', 'units'], nulls: ['country', 'level', 'missing'], bucketMs: 3_600_000, fromMs: 1_000_000, toMs: 50_000_000 };
-
-/** The counting written plainly: every record decoded whole, values turned into texts with String(). */
-function reference(spec: CountSpec, records: ConsumedRecord[]): { fields: Map<string, number>; keys: Map<string, number> } {
-  const fields = new Map<string, number>();
-  const keys = new Map<string, number>();
-  const add = (m: Map<string, number>, f: string, n: number): void => void m.set(f, (m.get(f) ?? 0) + n);
-  for (const r of records) {
-    const ts = Number(r.timestamp);
-    if (ts < spec.fromMs || ts >= spec.toMs) continue;
-    const v = EVENT.fromBuffer((r.value as Buffer).subarray(5)) as Record<string, unknown>;
-    add(fields, 'count', 1);
-    add(fields, bucketField(bucketOf(ts, spec.bucketMs)), 1);
-    for (const f of spec.nulls) if (v[f] === null || v[f] === undefined) add(fields, `n${SEP}${f}`, 1);
-    const x = spec.measures.map((m) => (typeof v[m] === 'number' && Number.isFinite(v[m]) ? Math.round((v[m] as number) * MICRO) : null));
-    spec.measures.forEach((m, i) => {
-      if (x[i] !== null) add(fields, `s${SEP}${m}`, x[i] as number);
-    });
-    for (const d of spec.dimensions) {
-      const raw = v[d];
-      const dv = raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw);
-      add(fields, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
-      spec.measures.forEach((m, i) => {
-        if (x[i] !== null) add(fields, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, x[i] as number);
-      });
-    }
-    add(keys, r.key === null ? NULL_DIMENSION_VALUE : r.key.toString('utf8'), 1);
-  }
-  return { fields, keys };
-}
-
-/** Counts as sent to Redis, with record keys of the same text (bytes that are not UTF-8) added up, as HINCRBY does. */
-function merged(c: BatchCounts): { fields: Map<string, number>; keys: Map<string, number> } {
-  const keys = new Map<string, number>();
-  for (let i = 0; i < c.keys.length; i += 2) keys.set(c.keys[i] as string, (keys.get(c.keys[i] as string) ?? 0) + (c.keys[i + 1] as number));
-  return { fields: c.fields, keys };
-}
-
-function events(seed: number, count: number, keyspace: number): ConsumedRecord[] {
-  const next = rng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
-  const users = Array.from({ length: keyspace }, (_, i) => (i % 97 === 5 ? `ü-${i}-é` : `user-${i}`));
-  return Array.from({ length: count }, (_, n) => {
-    const value = {
-      user_id: pick(users),
-      country: next() < 0.1 ? null : pick(['DE', 'US', 'Ísland', '日本', '', NULL_DIMENSION_VALUE]),
-      category: pick(['books', 'games', 'a\u0000b', 'x'.repeat(300)]),
-      level: pick([null, 1, -7, '1', 'gold', true, false]),
-      revenue: pick([null, 0.1, 12.345678, -3.5, 1e300, Number.NaN, 'n/a']),
-      units: pick([0, 1, 2 ** 40, -5]),
-      tag: pick(['A', 'B']),
-    };
-    const key = next() < 0.02 ? null : next() < 0.01 ? Buffer.from([0x75, 0xff, n % 2 === 0 ? 0xfe : 0xfd]) : Buffer.from(value.user_id);
-    // A few timestamps outside the window.
-    const ts = next() < 0.03 ? 999_999 : 1_000_000 + Math.floor(next() * 40_000_000);
-    return { offset: String(n), key, value: encodeWire(next() < 0.5 ? 41 : 42, EVENT.toBuffer(value)), timestamp: String(ts), headers: {} };
-  });
-}
-
 describe('counting a batch', () => {
+  it('writes whole numbers in decimal as the apply script reads them', () => {
+    const out = Buffer.alloc(40);
+    for (const n of [0, 7, 9, 10, 99, 100, 1234567, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+      const end = writeDecimal(out, 3, n);
+      expect(out.toString('latin1', 3, end)).toBe(String(n));
+    }
+  });
+
   for (const [name, spec, locating] of [['located', SPEC, true], ['read as objects (an enum dimension)', ENUM_DIMENSION, false]] as const) {
     it(`gives what counting decoded records gives, batch by batch: ${name}`, () => {
       const counter = new BatchCounter(spec);
@@ -228,5 +166,45 @@ describe('counting a batch', () => {
     const next = events(5, 30, 10);
     const got = merged(counter.count(columnsOf(next), readers, 'events_v3', 2));
     expect(new Map([...got.fields].sort())).toEqual(new Map([...reference(SPEC, next).fields].sort()));
+  });
+});
+
+describe('a batch lent to a counting thread', () => {
+  /** Each record as the counter reads it: key and value bytes (null where absent), offset and timestamp. */
+  const rows = (c: ChunkRecords): unknown[] =>
+    Array.from({ length: c.offsets.length }, (_, n) => {
+      const at = (k: number): string | null => ((c.index[4 * n + k + 1] as number) < 0 ? null : c.buffer.toString('hex', c.index[4 * n + k] as number, (c.index[4 * n + k] as number) + (c.index[4 * n + k + 1] as number)));
+      return [at(0), at(2), String(c.offsets[n]), String(c.timestamps[n])];
+    });
+  /** Memory larger than asked for, full of other bytes (as spare memory from an earlier batch is). */
+  const take = (size: number): ArrayBuffer => new Uint8Array(size + 100).fill(0xee).buffer;
+
+  it('is read back as the records it holds: as one stretch, copied one by one, with offsets as text', () => {
+    const records = events(3, 40, 10);
+    const stretch = columnsOf(records);
+    // Records far apart in their buffer (as in a fetch response with other partitions' batches between).
+    const far = Buffer.alloc(9_000 * stretch.index.length + 1_000, 0x55);
+    const index = new Int32Array(stretch.index.length);
+    for (let i = 0; i < index.length; i += 2) {
+      const length = stretch.index[i + 1] as number;
+      index[i] = length < 0 ? 0 : 9_000 * i + 7;
+      index[i + 1] = length;
+      if (length > 0) stretch.buffer.copy(far, index[i], stretch.index[i], (stretch.index[i] as number) + length);
+    }
+    const spread: ChunkRecords = { buffer: far, index, offsets: stretch.offsets, timestamps: stretch.timestamps };
+    const texts = columnsOf([{ offset: '9007199254740993', timestamp: '1700000000000', key: null, value: Buffer.from('v'), headers: {} }, { offset: '9007199254740994', timestamp: '5', key: Buffer.alloc(0), value: null, headers: {} }]);
+    for (const c of [stretch, spread, texts]) {
+      const packed = packBatch(c, take);
+      expect(rows(unpackBatch(packed))).toEqual(rows(c));
+    }
+    expect(packBatch(spread, take).memory.byteLength).toBeLessThan(40_000);
+    expect(packBatch(texts, take).offsets).toEqual(['9007199254740993', '9007199254740994']);
+  });
+
+  it('is counted as the records it came from are', () => {
+    const counter = new BatchCounter(SPEC);
+    const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
+    const batch = events(6, 800, 60);
+    expect(merged(counter.count(unpackBatch(packBatch(columnsOf(batch), take)), readers, 't', 0))).toEqual(merged(counter.count(columnsOf(batch), readers, 't', 0)));
   });
 });

@@ -4,7 +4,7 @@ import { renderTable } from '../../compare/core/index.js';
 import { loadJobSpec } from '../../core/index.js';
 import { EXIT, type Command } from '../command.js';
 import { formatCount } from '../progress.js';
-import { WINDOW_OPTIONS, runIdOption, specOverrides } from './shared.js';
+import { WINDOW_OPTIONS, runIdOption, specOverrides, threadsOption } from './shared.js';
 import { metricsOptions, openObserved } from '../metrics.js';
 import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
 
@@ -27,6 +27,7 @@ export const compareCommand: Command = {
     follow: { type: 'boolean', description: 'Run beside a replay: keep reading the new version until its run completes.' },
     report: { type: 'string', valueName: 'FILE', description: 'Write the JSON report to FILE and an HTML report beside it (FILE.html).' },
     json: { type: 'boolean', description: 'Print the JSON report instead of the table.' },
+    threads: { type: 'string', valueName: 'N', description: 'Threads that count records beside the one that reads Kafka and writes to Redis; 0 does all of it on one thread.', defaultText: '1 on a machine with more than one core, else 0' },
     ...WINDOW_OPTIONS,
     ...metricsOptions(DEFAULT_METRICS_PORTS.compare),
   },
@@ -37,6 +38,7 @@ export const compareCommand: Command = {
   minPositionals: 1,
   maxPositionals: 1,
   async run({ positionals, values, io, logger }) {
+    const threads = typeof values.threads === 'string' ? threadsOption(values.threads, 'Example: --threads 1 (the default on a multi-core machine), or 0 to count on the thread that reads Kafka.') : undefined;
     const spec = await loadJobSpec(positionals[0] ?? '', specOverrides(values));
     const compareId = runIdOption(values, () => `${spec.dataset}-v${spec.version}-compare-${randomUUID().slice(0, 8)}`);
     const { metrics, services, catalog, close } = await openObserved({ values, io, logger: logger(), defaultPort: DEFAULT_METRICS_PORTS.compare, datasets: [spec.dataset] });
@@ -46,6 +48,7 @@ export const compareCommand: Command = {
       const result = await compareVersions({
         spec, compareId, kafka: services.kafka, registry: services.registry, redis: await services.redis(), catalog, metrics: metrics.registry,
         logger: logger(), signal: io.signal, follow: values.follow === true, reportPath: typeof values.report === 'string' ? values.report : null,
+        ...(threads !== undefined ? { threads } : {}),
         onProgress: (n) => {
           if (n - lastShown >= 100_000) {
             lastShown = n;

@@ -1,26 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { loadJobSpec } from '../../core/index.js';
-import { ReprocessError } from '../../errors.js';
 import { runReplay } from '../../replay/engine.js';
 import { EXIT, type Command } from '../command.js';
 import { ProgressDisplay, formatCount, formatDuration } from '../progress.js';
 import { actor } from '../../catalog/index.js';
 import { join } from 'node:path';
 import { stackLayout } from '../../stack/index.js';
-import { WINDOW_OPTIONS, finishAutoPromotion, runIdOption, specOverrides } from './shared.js';
+import { WINDOW_OPTIONS, finishAutoPromotion, runIdOption, specOverrides, threadsOption } from './shared.js';
 import { metricsOptions, openObserved } from '../metrics.js';
 import { DEFAULT_METRICS_PORTS } from '../../metrics/server.js';
 
 export function newRunId(dataset: string, version: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return `${dataset}-v${version}-${stamp}-${randomUUID().slice(0, 4)}`;
-}
-
-function threadsOption(raw: string): number {
-  if (!/^\d{1,2}$/.test(raw.trim())) {
-    throw new ReprocessError('USAGE', `--threads "${raw}" is not a number of threads (0-99).`, { hint: 'Example: --threads 2 (the default on a multi-core machine), or 0 to process on the Kafka thread.' });
-  }
-  return Number(raw);
 }
 
 export const replayCommand: Command = {
@@ -67,7 +59,7 @@ export const replayCommand: Command = {
         spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry,
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
-        ...(typeof values.threads === 'string' ? { threads: threadsOption(values.threads) } : {}),
+        ...(typeof values.threads === 'string' ? { threads: threadsOption(values.threads, 'Example: --threads 2 (the default on a multi-core machine), or 0 to process on the Kafka thread.') } : {}),
       });
       let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {

@@ -23,6 +23,12 @@ export function runIdOption(values: CommandContext['values'], fallback: () => st
   return id;
 }
 
+/** A --threads value: a whole number of threads, 0-99 (`hint` says what the command's threads do). */
+export function threadsOption(raw: string, hint: string): number {
+  if (!/^\d{1,2}$/.test(raw.trim())) throw new ReprocessError('USAGE', `--threads "${raw}" is not a number of threads (0-99).`, { hint });
+  return Number(raw);
+}
+
 export function specOverrides(values: CommandContext['values']): SpecOverrides {
   const o: SpecOverrides = {};
   if (typeof values.from === 'string') o.from = values.from;

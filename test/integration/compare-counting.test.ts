@@ -1,0 +1,103 @@
+// The comparison's counting threads (src/compare/counting.ts) against counting on the calling
+// thread, and the apply script (compare_apply.lua) adding what they count to a real Redis.
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchCounter, type BatchCounts } from '../../src/compare/counter.js';
+import { startCounting, type Counting, type CountSchema } from '../../src/compare/counting.js';
+import { ReprocessError } from '../../src/errors.js';
+import { columnsOf } from '../../src/kafka/columns.js';
+import type { ConsumedRecord } from '../../src/kafka/index.js';
+import { connectRedisChecked } from '../../src/redis/index.js';
+import { keys as redisKeys } from '../../src/redis/keys.js';
+import { scripts } from '../../src/redis/scripts.js';
+import { EVENT, SPEC, events, merged, reference } from '../unit/counting-fixture.js';
+import { testEndpoints, unique } from '../support/env.js';
+
+const SCHEMAS: CountSchema[] = [41, 42].map((id) => ({ id, schema: JSON.stringify(EVENT.schema()) }));
+const sorted = (m: Map<string, number>): Map<string, number> => new Map([...m].sort());
+
+describe('counting threads', () => {
+  const started: Counting[] = [];
+  afterAll(async () => {
+    for (const c of started) await c.close();
+  });
+  const counting = async (threads: number, tableLimit?: number): Promise<Counting> => {
+    const c = await startCounting({ spec: SPEC, options: tableLimit === undefined ? {} : { tableLimit } }, threads);
+    started.push(c);
+    c.install(SCHEMAS);
+    return c;
+  };
+
+  it('count batches sent all at once exactly as the calling thread does, each answer its own batch', async () => {
+    const threaded = await counting(2, 300);
+    const inline = await counting(0, 300);
+    const all = events(21, 12_000, 900);
+    const batches: ConsumedRecord[][] = [];
+    for (let from = 0; from < all.length; from += 700) batches.push(all.slice(from, from + 700));
+    const answers = await Promise.all(batches.map((b, i) => threaded.count(columnsOf(b), 't', i % 3)));
+    for (const [i, b] of batches.entries()) {
+      const got = answers[i] as BatchCounts;
+      // Redis's client sends a Buffer's bytes as they are (anything else as its text).
+      expect(Buffer.isBuffer(got.keys)).toBe(true);
+      const want = reference(SPEC, b);
+      expect(sorted(merged(got).fields)).toEqual(sorted(want.fields));
+      expect(sorted(merged(got).keys)).toEqual(sorted(want.keys));
+      expect(got).toEqual(await inline.count(columnsOf(b), 't', i % 3));
+    }
+  });
+
+  it('a record that cannot be decoded fails its batch with the topic, partition and offset; the thread goes on', async () => {
+    const threaded = await counting(1);
+    const batch = events(4, 50, 10);
+    const broken = [...batch.slice(0, 20), { ...(batch[20] as ConsumedRecord), value: (batch[20]?.value as Buffer).subarray(0, 9) }, ...batch.slice(21)];
+    const [failed, next] = await Promise.allSettled([threaded.count(columnsOf(broken), 'events_v3', 2), threaded.count(columnsOf(batch), 'events_v3', 2)]);
+    expect(failed.status).toBe('rejected');
+    const err = (failed as PromiseRejectedResult).reason as ReprocessError;
+    expect(err).toBeInstanceOf(ReprocessError);
+    expect(err.code).toBe('DECODE_FAILED');
+    expect(err.message).toContain('events_v3 partition 2 offset 20');
+    expect(err.context).toMatchObject({ topic: 'events_v3', partition: 2, offset: '20' });
+    expect(next.status).toBe('fulfilled');
+    expect(sorted(merged((next as PromiseFulfilledResult<BatchCounts>).value).fields)).toEqual(sorted(reference(SPEC, batch).fields));
+  });
+
+  it('refuse to count once closed', async () => {
+    const threaded = await counting(1);
+    await threaded.close();
+    await expect(threaded.count(columnsOf(events(1, 5, 5)), 't', 0)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('the apply script', () => {
+  it('adds a batch’s counters and packed record keys once, and refuses the batch sent again', async () => {
+    const redis = await connectRedisChecked(testEndpoints().redis);
+    const id = unique('apply');
+    const hashes = [redisKeys.compareCounters(id, 'candidate'), redisKeys.compareKeys(id, 'candidate'), redisKeys.compareOffsets(id)];
+    try {
+      await scripts.compareApply.load(redis);
+      // No measures: the fixture's are out of the range of Redis's integers on purpose (1e300).
+      const spec = { ...SPEC, measures: [] };
+      const counter = new BatchCounter(spec);
+      const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
+      // Keys that are not UTF-8, empty, null, long, or hold ':' and ',' (counting-fixture.ts).
+      const all = events(8, 3000, 400);
+      const want = reference(spec, all);
+      const apply = (c: BatchCounts, from: number, next: number): Promise<unknown> =>
+        scripts.compareApply.run(redis, hashes, ['t:0', String(from), String(next), c.fields.size, ...[...c.fields].flat(), ...(c.keys.length > 0 ? [c.keys] : [])]);
+      const first = counter.count(columnsOf(all.slice(0, 1700)), readers, 't', 0);
+      const second = counter.count(columnsOf(all.slice(1700)), readers, 't', 0);
+      expect(await apply(first, 0, 1700)).toBe(1);
+      expect(await apply(first, 0, 1700)).toBe(0);
+      expect(await apply(second, 1700, 3000)).toBe(1);
+      expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3000');
+      const numbers = (h: Record<string, string>): Map<string, number> => sorted(new Map(Object.entries(h).map(([k, v]) => [k, Number(v)])));
+      expect(numbers(await redis.hgetall(hashes[1] as string))).toEqual(sorted(want.keys));
+      expect(numbers(await redis.hgetall(hashes[0] as string))).toEqual(sorted(want.fields));
+      // A stretch of only transaction markers: the offset moves, nothing else.
+      expect(await scripts.compareApply.run(redis, hashes, ['t:0', '3000', '3002', 0])).toBe(1);
+      expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3002');
+    } finally {
+      await redis.del(...hashes);
+      redis.disconnect();
+    }
+  });
+});

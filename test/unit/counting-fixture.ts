@@ -1,0 +1,104 @@
+// Records to count and what counting them must give (the comparison's counting: counter.ts,
+// counting.ts, compare_apply.lua): events of a schema with every kind of field a comparison reads,
+// record keys of every awkward kind, and the counting written plainly.
+import { isUtf8 } from 'node:buffer';
+import avro from 'avsc';
+import { expect } from 'vitest';
+import { NULL_DIMENSION_VALUE, bucketOf } from '../../src/compare/core/index.js';
+import { MICRO, SEP, bucketField, type BatchCounts, type CountSpec } from '../../src/compare/counter.js';
+import type { ConsumedRecord } from '../../src/kafka/index.js';
+import { encodeWire, rng } from './helpers.js';
+
+export const EVENT = avro.Type.forSchema({
+  type: 'record', name: 'Engagement', fields: [
+    { name: 'user_id', type: 'string' },
+    { name: 'country', type: ['null', 'string'] },
+    { name: 'category', type: 'string' },
+    { name: 'level', type: ['null', 'int', 'string', 'boolean'] },
+    { name: 'revenue', type: ['null', 'double', 'string'] },
+    { name: 'units', type: 'long' },
+    { name: 'tag', type: { type: 'enum', name: 'Tag', symbols: ['A', 'B'] } },
+  ],
+} as avro.Schema, { wrapUnions: false });
+/** The same events with a dimension the locator does not handle (an enum): read as objects. */
+export const ENUM_DIMENSION: CountSpec = { dimensions: ['country', 'tag'], measures: ['revenue'], nulls: ['country'], bucketMs: 3_600_000, fromMs: 1_000_000, toMs: 50_000_000 };
+export const SPEC: CountSpec = { dimensions: ['country', 'category', 'level'], measures: ['revenue', 'units'], nulls: ['country', 'level', 'missing'], bucketMs: 3_600_000, fromMs: 1_000_000, toMs: 50_000_000 };
+
+/** The counting written plainly: every record decoded whole, values turned into texts with String(). */
+export function reference(spec: CountSpec, records: ConsumedRecord[]): { fields: Map<string, number>; keys: Map<string, number> } {
+  const fields = new Map<string, number>();
+  const keys = new Map<string, number>();
+  const add = (m: Map<string, number>, f: string, n: number): void => void m.set(f, (m.get(f) ?? 0) + n);
+  for (const r of records) {
+    const ts = Number(r.timestamp);
+    if (ts < spec.fromMs || ts >= spec.toMs) continue;
+    const v = EVENT.fromBuffer((r.value as Buffer).subarray(5)) as Record<string, unknown>;
+    add(fields, 'count', 1);
+    add(fields, bucketField(bucketOf(ts, spec.bucketMs)), 1);
+    for (const f of spec.nulls) if (v[f] === null || v[f] === undefined) add(fields, `n${SEP}${f}`, 1);
+    const x = spec.measures.map((m) => (typeof v[m] === 'number' && Number.isFinite(v[m]) ? Math.round((v[m] as number) * MICRO) : null));
+    spec.measures.forEach((m, i) => {
+      if (x[i] !== null) add(fields, `s${SEP}${m}`, x[i] as number);
+    });
+    for (const d of spec.dimensions) {
+      const raw = v[d];
+      const dv = raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw);
+      add(fields, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
+      spec.measures.forEach((m, i) => {
+        if (x[i] !== null) add(fields, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, x[i] as number);
+      });
+    }
+    add(keys, r.key === null ? NULL_DIMENSION_VALUE : r.key.toString('utf8'), 1);
+  }
+  return { fields, keys };
+}
+
+/** Counts as sent to Redis, with record keys of the same text (bytes that are not UTF-8) added up, as HINCRBY does. */
+export function merged(c: BatchCounts): { fields: Map<string, number>; keys: Map<string, number> } {
+  const keys = new Map<string, number>();
+  for (const [key, n] of unpackKeys(c.keys)) keys.set(key, (keys.get(key) ?? 0) + n);
+  return { fields: c.fields, keys };
+}
+
+/** BatchCounts.keys read as compare_apply.lua reads it: "<length>:<key><count>," per key, strictly. */
+export function unpackKeys(packed: Buffer): [string, number][] {
+  const out: [string, number][] = [];
+  let at = 0;
+  while (at < packed.length) {
+    const colon = packed.indexOf(0x3a, at);
+    const lengthText = packed.toString('latin1', at, colon);
+    expect(lengthText).toMatch(/^(0|[1-9]\d*)$/);
+    const keyEnd = colon + 1 + Number(lengthText);
+    const comma = packed.indexOf(0x2c, keyEnd);
+    const countText = packed.toString('latin1', keyEnd, comma);
+    expect(countText).toMatch(/^[1-9]\d*$/);
+    const key = packed.subarray(colon + 1, keyEnd);
+    // What Redis keeps is UTF-8 text.
+    expect(isUtf8(key)).toBe(true);
+    out.push([key.toString('utf8'), Number(countText)]);
+    at = comma + 1;
+  }
+  return out;
+}
+
+export function events(seed: number, count: number, keyspace: number): ConsumedRecord[] {
+  const next = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
+  // Some keys not ASCII, some holding the packing's own separators, some long (a length of three digits).
+  const users = Array.from({ length: keyspace }, (_, i) => (i % 97 === 5 ? `ü-${i}-é` : i % 89 === 7 ? `k:${i},1,:` : i % 83 === 3 ? `${'k'.repeat(150)}${i}` : `user-${i}`));
+  return Array.from({ length: count }, (_, n) => {
+    const value = {
+      user_id: pick(users),
+      country: next() < 0.1 ? null : pick(['DE', 'US', 'Ísland', '日本', '', NULL_DIMENSION_VALUE]),
+      category: pick(['books', 'games', 'a\u0000b', 'x'.repeat(300)]),
+      level: pick([null, 1, -7, '1', 'gold', true, false]),
+      revenue: pick([null, 0.1, 12.345678, -3.5, 1e300, Number.NaN, 'n/a']),
+      units: pick([0, 1, 2 ** 40, -5]),
+      tag: pick(['A', 'B']),
+    };
+    const key = next() < 0.02 ? null : next() < 0.01 ? Buffer.from([0x75, 0xff, n % 2 === 0 ? 0xfe : 0xfd]) : next() < 0.005 ? Buffer.alloc(0) : Buffer.from(value.user_id);
+    // A few timestamps outside the window.
+    const ts = next() < 0.03 ? 999_999 : 1_000_000 + Math.floor(next() * 40_000_000);
+    return { offset: String(n), key, value: encodeWire(next() < 0.5 ? 41 : 42, EVENT.toBuffer(value)), timestamp: String(ts), headers: {} };
+  });
+}
