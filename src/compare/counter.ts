@@ -50,29 +50,66 @@ export interface BatchCounts {
   /** Counter field → increment. */
   fields: Map<string, number>;
   /**
-   * Record keys and their increments, packed for the apply script (compare_apply.lua): per key,
-   * its length in bytes in decimal, ':', the key as UTF-8, the increment in decimal, ','. Bytes of
-   * a key that are not UTF-8 are packed as the text they read as (U+FFFD for each bad sequence):
-   * what Redis keeps is the key's text, as when keys were sent as strings. In memory of its own.
+   * Record keys and their increments, packed for the apply script (compare_apply.lua) as one
+   * MessagePack array: key, increment, key, increment, … (packKeyCounts). Bytes of a key that are
+   * not UTF-8 are packed as the text they read as (U+FFFD for each bad sequence): what Redis keeps
+   * is the key's text, as when keys were sent as strings. In memory of its own.
    */
   keys: Buffer;
   /** Records counted (inside the window). */
   records: number;
 }
 
-const COLON = 0x3a;
-const COMMA = 0x2c;
-
-/** Writes whole number `n` ≥ 0 in decimal at `at`; returns where it ends. */
-export function writeDecimal(out: Uint8Array, at: number, n: number): number {
-  let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-  let x = n;
-  for (let i = at + digits - 1; i >= at; i--) {
-    out[i] = 0x30 + (x % 10);
-    x = Math.floor(x / 10);
+/**
+ * MessagePack, as much of it as the record keys' counts take (the apply script unpacks it with
+ * Redis's cmsgpack, in C): an array header, strings of up to 2^32 - 1 bytes, whole numbers of
+ * up to 2^32 - 1. Only the formats of MessagePack's first version, which every cmsgpack reads.
+ */
+export function writeArrayHeader(out: Buffer, at: number, n: number): number {
+  if (n < 16) {
+    out[at] = 0x90 | n;
+    return at + 1;
   }
-  return at + digits;
+  if (n < 0x10000) {
+    out[at] = 0xdc;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = 0xdd;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+export function writeStringHeader(out: Buffer, at: number, length: number): number {
+  if (length < 32) {
+    out[at] = 0xa0 | length;
+    return at + 1;
+  }
+  if (length < 0x10000) {
+    out[at] = 0xda;
+    out[at + 1] = length >>> 8;
+    out[at + 2] = length & 0xff;
+    return at + 3;
+  }
+  out[at] = 0xdb;
+  out.writeUInt32BE(length, at + 1);
+  return at + 5;
+}
+
+export function writeCount(out: Buffer, at: number, n: number): number {
+  if (n < 128) {
+    out[at] = n;
+    return at + 1;
+  }
+  if (n < 0x10000) {
+    out[at] = 0xcd;
+    out[at + 1] = n >>> 8;
+    out[at + 2] = n & 0xff;
+    return at + 3;
+  }
+  out[at] = 0xce;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
 }
 
 /** The slot kind beyond the locator's (LOCATED_*): a value read as an object, kept as its text. */
@@ -300,17 +337,16 @@ export class BatchCounter {
   /** The batch's record keys and counts, packed (BatchCounts.keys). */
   private packKeys(): Buffer {
     const { table, touched, n } = this.keys;
-    let size = 0;
-    // A length and a count take at most 16 digits each (whole numbers below 2^53).
-    for (const e of touched) size += table.utf8Length(e) + 34;
+    if (touched.length === 0) return Buffer.allocUnsafeSlow(0);
+    // A header of at most 5 bytes per string and per count, and for the array.
+    let size = 5;
+    for (const e of touched) size += table.utf8Length(e) + 10;
     const out = Buffer.allocUnsafeSlow(size);
-    let at = 0;
+    let at = writeArrayHeader(out, 0, 2 * touched.length);
     for (const e of touched) {
-      at = writeDecimal(out, at, table.utf8Length(e));
-      out[at++] = COLON;
+      at = writeStringHeader(out, at, table.utf8Length(e));
       at = table.writeUtf8(e, out, at);
-      at = writeDecimal(out, at, n[e] as number);
-      out[at++] = COMMA;
+      at = writeCount(out, at, n[e] as number);
     }
     return out.subarray(0, at);
   }

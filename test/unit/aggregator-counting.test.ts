@@ -4,14 +4,14 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { BytesTable } from '../../src/compare/bytes-table.js';
-import { BatchCounter, writeDecimal } from '../../src/compare/counter.js';
+import { BatchCounter, writeArrayHeader, writeCount, writeStringHeader } from '../../src/compare/counter.js';
 import { packBatch, unpackBatch } from '../../src/compare/counting.js';
 import type { ChunkRecords } from '../../src/replay/process.js';
 import { columnsOf } from '../../src/kafka/columns.js';
 import type { ConsumedRecord } from '../../src/kafka/index.js';
 import { LOCATED_BOOLEAN, LOCATED_NULL, LOCATED_NUMBER, LOCATED_STRING, compileFastLocate, type FastLocate } from '../../src/replay/avro-read.js';
 import { WIDE, wideValue } from './avro-values.js';
-import { ENUM_DIMENSION, EVENT, SPEC, events, merged, reference } from './counting-fixture.js';
+import { ENUM_DIMENSION, EVENT, SPEC, events, merged, reference, unpackKeys } from './counting-fixture.js';
 import { ReprocessError, STRING_ALPHABETS, randomString, rng } from './helpers.js';
 
 const wide = avro.Type.forSchema(WIDE as avro.Schema, { wrapUnions: false });
@@ -111,11 +111,18 @@ describe('the table of byte strings', () => {
 // ───────────────────────── counting ─────────────────────────
 
 describe('counting a batch', () => {
-  it('writes whole numbers in decimal as the apply script reads them', () => {
-    const out = Buffer.alloc(40);
-    for (const n of [0, 7, 9, 10, 99, 100, 1234567, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
-      const end = writeDecimal(out, 3, n);
-      expect(out.toString('latin1', 3, end)).toBe(String(n));
+  it('packs record keys and counts as MessagePack, every length and count in the smallest form that holds it', () => {
+    const out = Buffer.alloc(80_000);
+    for (const [key, count] of [['', 1], ['k'.repeat(31), 127], ['k'.repeat(32), 128], ['ü'.repeat(300), 65_535], ['x'.repeat(65_535), 65_536], ['y'.repeat(65_536), 2 ** 32 - 1]] as const) {
+      let at = writeArrayHeader(out, 0, 2);
+      at = writeStringHeader(out, at, Buffer.byteLength(key));
+      at += out.write(key, at, 'utf8');
+      at = writeCount(out, at, count);
+      expect(unpackKeys(out.subarray(0, at))).toEqual([[key, count]]);
+    }
+    for (const n of [0, 15, 16, 65_535, 65_536]) {
+      const end = writeArrayHeader(out, 0, n);
+      expect(end).toBe(n < 16 ? 1 : n < 65_536 ? 3 : 5);
     }
   });
 

@@ -60,24 +60,35 @@ export function merged(c: BatchCounts): { fields: Map<string, number>; keys: Map
   return { fields: c.fields, keys };
 }
 
-/** BatchCounts.keys read as compare_apply.lua reads it: "<length>:<key><count>," per key, strictly. */
+/**
+ * BatchCounts.keys read as compare_apply.lua has cmsgpack read it, strictly: one array of key,
+ * count, key, count, … (strings as fixstr, str 16 or str 32; counts as positive fixint, uint 16 or
+ * uint 32), every byte used.
+ */
 export function unpackKeys(packed: Buffer): [string, number][] {
-  const out: [string, number][] = [];
+  if (packed.length === 0) return [];
   let at = 0;
-  while (at < packed.length) {
-    const colon = packed.indexOf(0x3a, at);
-    const lengthText = packed.toString('latin1', at, colon);
-    expect(lengthText).toMatch(/^(0|[1-9]\d*)$/);
-    const keyEnd = colon + 1 + Number(lengthText);
-    const comma = packed.indexOf(0x2c, keyEnd);
-    const countText = packed.toString('latin1', keyEnd, comma);
-    expect(countText).toMatch(/^[1-9]\d*$/);
-    const key = packed.subarray(colon + 1, keyEnd);
+  const header = (small: number, smallBits: number, x16: number, x32: number): number => {
+    const b = packed[at++] as number;
+    if (small >= 0 && (b & ~smallBits) === small) return b & smallBits;
+    if (b === x16) return (at += 2, packed.readUInt16BE(at - 2));
+    if (b === x32) return (at += 4, packed.readUInt32BE(at - 4));
+    throw new Error(`unexpected MessagePack byte 0x${b.toString(16)} at ${at - 1}`);
+  };
+  const n = header(0x90, 0x0f, 0xdc, 0xdd);
+  expect(n % 2).toBe(0);
+  const out: [string, number][] = [];
+  for (let i = 0; i < n; i += 2) {
+    const length = header(0xa0, 0x1f, 0xda, 0xdb);
+    const key = packed.subarray(at, at + length);
+    at += length;
     // What Redis keeps is UTF-8 text.
     expect(isUtf8(key)).toBe(true);
-    out.push([key.toString('utf8'), Number(countText)]);
-    at = comma + 1;
+    const count = header(0x00, 0x7f, 0xcd, 0xce);
+    expect(count).toBeGreaterThan(0);
+    out.push([key.toString('utf8'), count]);
   }
+  expect(at).toBe(packed.length);
   return out;
 }
 

@@ -8,8 +8,8 @@
 -- ARGV[2]  the offset this batch starts at (the stored offset must equal it, or be absent)
 -- ARGV[3]  the offset after this batch
 -- ARGV[4]  n = number of counter pairs; then n pairs (field, integer increment);
---          then, optionally, one more: the record keys and their integer increments, packed as
---          "<key's length in bytes>:<key><increment>," per key (counter.ts, BatchCounts.keys)
+--          then, optionally, one more: the record keys and their integer increments as one
+--          MessagePack array: key, increment, key, increment, … (counter.ts, BatchCounts.keys)
 -- Returns 1 when applied, 0 when this batch was already applied (skipped).
 local stored = redis.call('HGET', KEYS[3], ARGV[1])
 if stored and tonumber(stored) ~= tonumber(ARGV[2]) then
@@ -21,16 +21,10 @@ for _ = 1, n do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-local packed = ARGV[i]
-if packed then
-  local at = 1
-  local size = #packed
-  while at <= size do
-    local colon = string.find(packed, ':', at, true)
-    local keyEnd = colon + tonumber(string.sub(packed, at, colon - 1))
-    local comma = string.find(packed, ',', keyEnd + 1, true)
-    redis.call('HINCRBY', KEYS[2], string.sub(packed, colon + 1, keyEnd), string.sub(packed, keyEnd + 1, comma - 1))
-    at = comma + 1
+if ARGV[i] then
+  local counts = cmsgpack.unpack(ARGV[i])
+  for j = 1, #counts, 2 do
+    redis.call('HINCRBY', KEYS[2], counts[j], counts[j + 1])
   end
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
