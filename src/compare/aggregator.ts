@@ -11,7 +11,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
 import type { KeyStats, SideAggregate } from './core/index.js';
 import { MICRO, SEP, type BatchCounts } from './counter.js';
-import { defaultCountingThreads, startCounting, type CountSchema } from './counting.js';
+import { defaultCountingThreads, startCounting, type Counting, type CountSchema } from './counting.js';
 
 /** Batches sent to Redis and not yet answered, at most (per aggregator). */
 const MAX_APPLYING = 8;
@@ -112,9 +112,11 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const countingReady = startCounting({ spec: { dimensions: v.dimensions, measures: v.measures, nulls: v.nulls, bucketMs: v.bucketMs, fromMs, toMs }, options: {} }, threads);
   const closeCounting = (): Promise<void> => countingReady.then((c) => c.close(), () => undefined);
   let failure: unknown = null;
-  countingReady.catch((err: unknown) => {
-    failure ??= err;
-  });
+  const started: { counting: Counting | null } = { counting: null };
+  countingReady.then(
+    (c) => (started.counting = c),
+    (err: unknown) => (failure ??= err),
+  );
   const consumer = await kafka.consumer({ groupId: `reprocess-compare-${o.compareId}`, readCommitted: true, autoCommit: false, fromBeginning: true, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, partitionsConcurrently: Math.min(64, partitions), fetchAhead: true, overlapRounds: true, rawRecords: true }).catch(async (err: unknown) => {
     await closeCounting();
     throw err;
@@ -230,6 +232,8 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
       },
     });
     for (;;) {
+      // A counting thread that stopped fails every batch from then on: the comparison stops with its reason.
+      failure ??= started.counting?.failure ?? null;
       if (failure) throw failure;
       if (o.signal?.aborted) throw new ReprocessError('ABORTED', 'comparison stopped; run it again with the same --run-id to continue.');
       if (o.follow) {

@@ -110,12 +110,15 @@ export interface Counting {
   /** Counts `records` of `topic` partition `partition`; every writer schema among them given to `install` first. */
   count(records: RecordColumns, topic: string, partition: number): Promise<BatchCounts>;
   install(schemas: readonly CountSchema[]): void;
+  /** Why a counting thread stopped (every batch sent to it then fails), or null. */
+  readonly failure: Error | null;
   close(): Promise<void>;
 }
 
 /** Counting on the calling thread. */
 class InlineCounting implements Counting {
   private readonly counter: SchemaCounter;
+  readonly failure = null;
 
   constructor(init: CountingInit) {
     this.counter = new SchemaCounter(init);
@@ -146,6 +149,10 @@ class ThreadCounting implements Counting {
   private readonly spare: ArrayBuffer[] = [];
 
   constructor(private readonly threads: RequestThread<Counted>[]) {}
+
+  get failure(): Error | null {
+    return this.threads.find((t) => t.failure)?.failure ?? null;
+  }
 
   install(schemas: readonly CountSchema[]): void {
     // Messages are handled in the order sent: the schemas reach each thread before any batch that needs them.

@@ -60,6 +60,17 @@ describe('counting threads', () => {
     expect(sorted(merged((next as PromiseFulfilledResult<BatchCounts>).value).fields)).toEqual(sorted(reference(SPEC, batch).fields));
   });
 
+  it('a thread that cannot load a schema stops: its failure says why, and every batch sent to it fails with it', async () => {
+    const threaded = await counting(1);
+    expect(threaded.failure).toBeNull();
+    threaded.install([{ id: 43, schema: '{"type": "record", "name": ' }]);
+    const err = await threaded.count(columnsOf(events(1, 5, 5)), 't', 0).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(threaded.failure).toBe(err);
+    expect((err as Error).message).toMatch(/JSON/);
+    await expect(threaded.count(columnsOf(events(2, 5, 5)), 't', 0)).rejects.toBe(err);
+  });
+
   it('refuse to count once closed', async () => {
     const threaded = await counting(1);
     await threaded.close();
