@@ -1,6 +1,6 @@
 import { ReplyError, type Redis } from 'ioredis';
 import type { JobSpec } from '../core/index.js';
-import { ReprocessError } from '../errors.js';
+import { ReprocessError, isReprocessError } from '../errors.js';
 import type { KafkaClient } from '../kafka/index.js';
 import { columnsOf, columnsWithin, offsetAt } from '../kafka/columns.js';
 import { chunkFacts } from '../replay/codec.js';
@@ -41,6 +41,15 @@ export interface Aggregates {
   candidate: SideAggregate;
   keys: KeyStats;
   window: { from: string; to: string };
+}
+
+/** Redis refusing an increment: a measure's sum past what it adds exactly (a 64-bit integer of millionths). */
+export function explainReplyError(err: Error, side: Side): Error {
+  if (!/overflow|not an integer/i.test(err.message)) return err;
+  return new ReprocessError('SPEC_INVALID', `a measure's sum in the ${side} version passed what Redis adds exactly (±9,223,372,036,854.775807, kept as a 64-bit integer of millionths): ${err.message}`, {
+    hint: 'Compare the measure in a larger unit (a transform field in thousands, say), or leave it out of validate.measures.',
+    cause: err,
+  });
 }
 
 function topicOf(spec: JobSpec, version: number): string {
@@ -157,7 +166,7 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
         // the connection failed: unknown whether it was applied, so the partition is read again
         // from this batch, and its next batch asks Redis where it stands (as a batch handler that
         // fails does, once the consumer has dealt with that failure).
-        if (err instanceof ReplyError) failure ??= err;
+        if (err instanceof ReplyError) failure ??= explainReplyError(err as Error, side);
         else consumer.seek(topic, partition, from.toString());
       },
     );
@@ -212,6 +221,9 @@ export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
           while (applying.size >= MAX_APPLYING && !failure) await Promise.race(applying);
           await ctx.heartbeat();
         } catch (err) {
+          // What the records hold (a record that cannot be decoded, a measure too large to sum)
+          // fails the same way every time: the comparison stops with it.
+          if (isReprocessError(err, 'DECODE_FAILED') || isReprocessError(err, 'SPEC_INVALID')) failure ??= err;
           // The consumer has moved past this batch (it fetches ahead): read it again, once the
           // consumer has dealt with the error.
           sent.delete(`${batch.topic}:${batch.partition}`);

@@ -296,6 +296,7 @@ export class BatchCounter {
         const m = out[at + 1] as number;
         x[i] = out[at] === LOCATED_NUMBER && Number.isFinite(m) ? Math.round(m * MICRO) : Number.NaN;
         if (!Number.isNaN(x[i])) {
+          if (Math.abs(x[i] as number) > Number.MAX_SAFE_INTEGER) this.exact(x[i] as number, i, topic, partition);
           sums[i] = (sums[i] as number) + (x[i] as number);
           summed[i] = true;
         }
@@ -320,12 +321,12 @@ export class BatchCounter {
     if (bucketCount > 0) add(this.lastBucketField, bucketCount);
     if (total > 0) add('count', total);
     for (let i = 0; i < nulls.length; i++) if ((nulls[i] as number) > 0) add(this.nullFields[i] as string, nulls[i] as number);
-    for (let i = 0; i < measures; i++) if (summed[i]) add(this.sumFields[i] as string, sums[i] as number);
+    for (let i = 0; i < measures; i++) if (summed[i]) add(this.sumFields[i] as string, this.exact(sums[i] as number, i, topic, partition));
     for (const d of dimensions) {
       for (const e of d.touched) {
         add(d.field(e), d.n[e] as number);
         const names = d.sumFields[e] as string[];
-        for (let i = 0; i < measures; i++) if (d.summed[e * measures + i]) add(names[i] as string, d.sums[e * measures + i] as number);
+        for (let i = 0; i < measures; i++) if (d.summed[e * measures + i]) add(names[i] as string, this.exact(d.sums[e * measures + i] as number, i, topic, partition));
       }
       d.touched = [];
     }
@@ -349,6 +350,19 @@ export class BatchCounter {
       at = writeCount(out, at, n[e] as number);
     }
     return out.subarray(0, at);
+  }
+
+  /**
+   * A sum in millionths, if it is exact: past 2^53 millionths (9,007,199,254.740991 units) a
+   * double no longer holds every whole number, and the comparison would compare rounded sums.
+   */
+  private exact(sum: number, measure: number, topic: string, partition: number): number {
+    if (Math.abs(sum) <= Number.MAX_SAFE_INTEGER) return sum;
+    const name = this.spec.measures[measure] as string;
+    throw new ReprocessError('SPEC_INVALID', `measure ${name} is too large to sum exactly: values in one batch of ${topic} partition ${partition} add up to ${(sum / MICRO).toExponential(3)}, past the ±9,007,199,254.74 the comparison adds exactly to a millionth.`, {
+      hint: `Compare ${name} in a larger unit (a transform field in thousands, say), or leave it out of validate.measures.`,
+      context: { topic, partition, measure: name },
+    });
   }
 
   /** A record read as an object, into the slots as the locator would have placed it (values it cannot place as texts). */

@@ -1,6 +1,8 @@
 // The comparison's counting threads (src/compare/counting.ts) against counting on the calling
 // thread, and the apply script (compare_apply.lua) adding what they count to a real Redis.
 import { afterAll, describe, expect, it } from 'vitest';
+import { ReplyError } from 'ioredis';
+import { explainReplyError } from '../../src/compare/aggregator.js';
 import { BatchCounter, type BatchCounts } from '../../src/compare/counter.js';
 import { startCounting, type Counting, type CountSchema } from '../../src/compare/counting.js';
 import { ReprocessError } from '../../src/errors.js';
@@ -85,8 +87,7 @@ describe('the apply script', () => {
     const hashes = [redisKeys.compareCounters(id, 'candidate'), redisKeys.compareKeys(id, 'candidate'), redisKeys.compareOffsets(id)];
     try {
       await scripts.compareApply.load(redis);
-      // No measures: the fixture's are out of the range of Redis's integers on purpose (1e300).
-      const spec = { ...SPEC, measures: [] };
+      const spec = SPEC;
       const counter = new BatchCounter(spec);
       const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
       // Keys that are not UTF-8, empty, null, long, or hold ':' and ',' (counting-fixture.ts).
@@ -106,6 +107,14 @@ describe('the apply script', () => {
       // A stretch of only transaction markers: the offset moves, nothing else.
       expect(await scripts.compareApply.run(redis, hashes, ['t:0', '3000', '3002', 0])).toBe(1);
       expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3002');
+      // A sum past what Redis adds exactly: refused, and said so.
+      const sumField = [...first.fields.keys()].find((f) => f.startsWith('s\x1f')) as string;
+      await redis.hset(hashes[0] as string, sumField, '9223372036854775000');
+      const refused = await apply(second, 3002, 4302).then(() => null, (e: unknown) => e);
+      expect(refused).toBeInstanceOf(ReplyError);
+      const explained = explainReplyError(refused as Error, 'candidate');
+      expect(explained).toMatchObject({ code: 'SPEC_INVALID' });
+      expect(explained.message).toContain("a measure's sum in the candidate version passed what Redis adds exactly");
     } finally {
       await redis.del(...hashes);
       redis.disconnect();

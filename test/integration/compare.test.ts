@@ -224,7 +224,7 @@ describe('comparison and validation gate', () => {
     expect(status.error).toContain('bucket 2026-01-03');
   });
 
-  it('refuses bad input with exit 2: no baseline, a malformed expectations file, an unknown dimension, a bad --threads', async () => {
+  it('refuses bad input with exit 2: no baseline, a malformed expectations file, an unknown dimension, a bad --threads, a measure too large to sum', async () => {
     const dataset = unique('cmp').replace(/-/g, '_');
     const lonely = writeJob(source, { dataset, version: 3, extra: 'validate:\n  dimensions: [country]\n' });
     jobs.push(lonely);
@@ -245,6 +245,15 @@ describe('comparison and validation gate', () => {
     const r3 = await cli(['compare', unknownDim.spec]);
     expect(r3.code).toBe(2);
     expect(r3.stderr).toContain('planet');
+
+    // A measure too large to sum exactly stops the comparison (not a batch retried for ever).
+    const base = writeJob(source, { dataset, version: 2 });
+    const huge = writeJob(source, { dataset, version: 6, transform: variant('if (event.n === 5) event = { ...event, amount: 1e11 };'), extra: VALIDATE });
+    jobs.push(base, huge);
+    for (const j of [base, huge]) expect((await cli(['replay', j.spec, '--json'])).code).toBe(0);
+    const r5 = await cli(['compare', huge.spec]);
+    expect(r5.code).toBe(2);
+    expect(r5.stderr).toContain('measure amount_cents is too large to sum exactly');
 
     const r4 = await cli(['compare', unknownDim.spec, '--threads', 'many']);
     expect(r4.code).toBe(2);

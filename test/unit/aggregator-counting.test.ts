@@ -176,6 +176,35 @@ describe('counting a batch', () => {
   });
 });
 
+describe('a measure too large to sum exactly', () => {
+  it('fails its batch naming the measure, whether one value or their sum passes 2^53 millionths; the next batch counts', () => {
+    const counter = new BatchCounter(SPEC);
+    const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
+    const batch = events(7, 60, 10);
+    const withUnits = (units: number) => (r: ConsumedRecord): ConsumedRecord => {
+      const v = EVENT.fromBuffer((r.value as Buffer).subarray(5)) as Record<string, unknown>;
+      return { ...r, timestamp: '2000000', value: Buffer.concat([(r.value as Buffer).subarray(0, 5), EVENT.toBuffer({ ...v, units })]) };
+    };
+    const one = [...batch.slice(0, 30), withUnits(2 ** 40)(batch[30] as ConsumedRecord), ...batch.slice(31)];
+    // Each value exact, their sum not: 1,000 × 10^9 units.
+    const many = Array.from({ length: 1000 }, (_, n) => withUnits(1e9)({ ...(batch[n % 60] as ConsumedRecord), offset: String(n) }));
+    for (const records of [one, many]) {
+      let err: unknown;
+      try {
+        counter.count(columnsOf(records), readers, 'events_v3', 4);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ReprocessError);
+      expect((err as ReprocessError).code).toBe('SPEC_INVALID');
+      expect((err as Error).message).toContain('measure units is too large to sum exactly');
+      expect((err as Error).message).toContain('events_v3 partition 4');
+      expect((err as ReprocessError).hint).toContain('validate.measures');
+    }
+    expect(merged(counter.count(columnsOf(batch), readers, 't', 0))).toEqual(merged(new BatchCounter(SPEC).count(columnsOf(batch), new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]), 't', 0)));
+  });
+});
+
 describe('a batch lent to a counting thread', () => {
   /** Each record as the counter reads it: key and value bytes (null where absent), offset and timestamp. */
   const rows = (c: ChunkRecords): unknown[] =>
