@@ -16,6 +16,16 @@ import { ReprocessError, STRING_ALPHABETS, randomString, rng } from './helpers.j
 
 const wide = avro.Type.forSchema(WIDE as avro.Schema, { wrapUnions: false });
 
+/** What `f` throws (undefined if it returns). */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
 describe('the field locator', () => {
   const fields = ['country', 'amount', 'flag', 'user_id', 'ratio', 'event_time', 'nothing', 'not_in_schema', 'schema_version'];
   const locate = compileFastLocate(wide, fields) as FastLocate;
@@ -160,12 +170,7 @@ describe('counting a batch', () => {
     const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
     const batch = events(4, 50, 10);
     const broken = [...batch.slice(0, 20), { ...(batch[20] as ConsumedRecord), value: (batch[20]?.value as Buffer).subarray(0, 9) }, ...batch.slice(21)];
-    let err: unknown;
-    try {
-      counter.count(columnsOf(broken), readers, 'events_v3', 2);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrown(() => counter.count(columnsOf(broken), readers, 'events_v3', 2));
     expect(err).toBeInstanceOf(ReprocessError);
     expect((err as ReprocessError).code).toBe('DECODE_FAILED');
     expect((err as Error).message).toContain('events_v3 partition 2 offset 20');
@@ -189,12 +194,7 @@ describe('a measure too large to sum exactly', () => {
     // Each value exact, their sum not: 1,000 × 10^9 units.
     const many = Array.from({ length: 1000 }, (_, n) => withUnits(1e9)({ ...(batch[n % 60] as ConsumedRecord), offset: String(n) }));
     for (const records of [one, many]) {
-      let err: unknown;
-      try {
-        counter.count(columnsOf(records), readers, 'events_v3', 4);
-      } catch (e) {
-        err = e;
-      }
+      const err = thrown(() => counter.count(columnsOf(records), readers, 'events_v3', 4));
       expect(err).toBeInstanceOf(ReprocessError);
       expect((err as ReprocessError).code).toBe('SPEC_INVALID');
       expect((err as Error).message).toContain('measure units is too large to sum exactly');
