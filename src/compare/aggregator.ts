@@ -9,6 +9,7 @@ import { keys as redisKeys } from '../redis/keys.js';
 import { scripts } from '../redis/scripts.js';
 import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
+import { checkThreads } from '../util/threads.js';
 import type { KeyStats, SideAggregate } from './core/index.js';
 import { MICRO, SEP, type BatchCounts } from './counter.js';
 import { defaultCountingThreads, startCounting, type Counting, type CountSchema } from './counting.js';
@@ -65,8 +66,7 @@ function topicOf(spec: JobSpec, version: number): string {
 export async function aggregate(o: AggregateOptions): Promise<Aggregates> {
   const { spec, kafka, redis } = o;
   const v = spec.validate;
-  const threads = o.threads ?? defaultCountingThreads();
-  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to count on the main thread, 1 (the default on a multi-core machine) or more.' });
+  const threads = checkThreads(o.threads ?? defaultCountingThreads(), 'Use 0 to count on the main thread, 1 (the default on a multi-core machine) or more.');
   const admin = await kafka.admin();
   const sides: Record<Side, string> = { live: topicOf(spec, o.liveVersion), candidate: spec.sinkTopic };
   // A sidecar may start before the replay created its topic: wait for it.

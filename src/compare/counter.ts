@@ -65,51 +65,34 @@ export interface BatchCounts {
  * Redis's cmsgpack, in C): an array header, strings of up to 2^32 - 1 bytes, whole numbers of
  * up to 2^32 - 1. Only the formats of MessagePack's first version, which every cmsgpack reads.
  */
-export function writeArrayHeader(out: Buffer, at: number, n: number): number {
-  if (n < 16) {
-    out[at] = 0x90 | n;
+/** `n` in the smallest of a MessagePack family's three forms: in the tag itself (below `fixLimit`), after a 16-bit or a 32-bit tag. */
+function writeSized(out: Buffer, at: number, n: number, fixTag: number, fixLimit: number, tag16: number, tag32: number): number {
+  if (n < fixLimit) {
+    out[at] = fixTag | n;
     return at + 1;
   }
   if (n < 0x10000) {
-    out[at] = 0xdc;
-    out.writeUInt16BE(n, at + 1);
-    return at + 3;
-  }
-  out[at] = 0xdd;
-  out.writeUInt32BE(n, at + 1);
-  return at + 5;
-}
-
-export function writeStringHeader(out: Buffer, at: number, length: number): number {
-  if (length < 32) {
-    out[at] = 0xa0 | length;
-    return at + 1;
-  }
-  if (length < 0x10000) {
-    out[at] = 0xda;
-    out[at + 1] = length >>> 8;
-    out[at + 2] = length & 0xff;
-    return at + 3;
-  }
-  out[at] = 0xdb;
-  out.writeUInt32BE(length, at + 1);
-  return at + 5;
-}
-
-export function writeCount(out: Buffer, at: number, n: number): number {
-  if (n < 128) {
-    out[at] = n;
-    return at + 1;
-  }
-  if (n < 0x10000) {
-    out[at] = 0xcd;
+    out[at] = tag16;
     out[at + 1] = n >>> 8;
     out[at + 2] = n & 0xff;
     return at + 3;
   }
-  out[at] = 0xce;
+  out[at] = tag32;
   out.writeUInt32BE(n, at + 1);
   return at + 5;
+}
+
+export function writeArrayHeader(out: Buffer, at: number, n: number): number {
+  return writeSized(out, at, n, 0x90, 16, 0xdc, 0xdd);
+}
+
+export function writeStringHeader(out: Buffer, at: number, length: number): number {
+  return writeSized(out, at, length, 0xa0, 32, 0xda, 0xdb);
+}
+
+/** A positive whole number (fixint, uint 16, uint 32). */
+export function writeCount(out: Buffer, at: number, n: number): number {
+  return writeSized(out, at, n, 0x00, 128, 0xcd, 0xce);
 }
 
 /** The slot kind beyond the locator's (LOCATED_*): a value read as an object, kept as its text. */

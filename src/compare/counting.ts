@@ -128,17 +128,11 @@ class InlineCounting implements Counting {
     this.counter.install(schemas);
   }
 
-  count(records: RecordColumns, topic: string, partition: number): Promise<BatchCounts> {
-    try {
-      return Promise.resolve(this.counter.count(records, topic, partition));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async count(records: RecordColumns, topic: string, partition: number): Promise<BatchCounts> {
+    return this.counter.count(records, topic, partition);
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+  async close(): Promise<void> {}
 }
 
 /** Counting on threads, each batch on the next in turn. */
@@ -188,12 +182,5 @@ class ThreadCounting implements Counting {
 /** Counting on `threads` threads (0: on the calling thread), each started and ready. */
 export async function startCounting(init: CountingInit, threads: number): Promise<Counting> {
   if (threads === 0) return new InlineCounting(init);
-  const started: RequestThread<Counted>[] = [];
-  try {
-    for (let i = 0; i < threads; i++) started.push(await RequestThread.start<Counted>(threadUrl(import.meta.url, 'compare', 'count-worker'), init, 'counting'));
-  } catch (err) {
-    await Promise.all(started.map((t) => t.terminate()));
-    throw err;
-  }
-  return new ThreadCounting(started);
+  return new ThreadCounting(await RequestThread.startAll<Counted>(threads, threadUrl(import.meta.url, 'compare', 'count-worker'), init, 'counting'));
 }

@@ -20,6 +20,7 @@ import type { Registry } from 'prom-client';
 import { ReplayMetrics } from '../metrics/replay.js';
 import { processChunk, type ChunkEnv } from './process.js';
 import { ProcessingPool, defaultThreads } from './workers.js';
+import { checkThreads } from '../util/threads.js';
 
 export interface ReplayOptions {
   spec: JobSpec;
@@ -205,8 +206,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
     },
   });
-  const threads = options.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint: 'Use 0 to process on the main thread, 2 (the default on a multi-core machine) or any other number.' });
+  const threads = checkThreads(options.threads ?? defaultThreads(), 'Use 0 to process on the main thread, 2 (the default on a multi-core machine) or any other number.');
 
   // 4. The output schema and the topics, side by side (creating a topic waits for its leaders).
   // A dataset version keeps its history: records carry the source's (old) timestamps, which

@@ -200,14 +200,7 @@ export class ProcessingPool {
 
   /** Starts `count` threads and waits until each has loaded the transform, upcasters and codecs. */
   static async start(init: WorkerInit, count: number, decoder: SourceDecoder): Promise<ProcessingPool> {
-    const threads: RequestThread<PackedResult>[] = [];
-    try {
-      for (let i = 0; i < count; i++) threads.push(await RequestThread.start<PackedResult>(threadUrl(import.meta.url, 'replay', 'process-worker'), init, 'processing'));
-    } catch (err) {
-      await Promise.all(threads.map((t) => t.terminate()));
-      throw err;
-    }
-    return new ProcessingPool(threads, decoder);
+    return new ProcessingPool(await RequestThread.startAll<PackedResult>(count, threadUrl(import.meta.url, 'replay', 'process-worker'), init, 'processing'), decoder);
   }
 
   /** Tells every thread the sink's schema id and partitions; call once, before the first chunk. */

@@ -40,6 +40,12 @@ export function toError(e: ThreadError): Error {
   return err;
 }
 
+/** A number of threads as given to the API: a whole number ≥ 0 (`hint` says what the caller's threads do). */
+export function checkThreads(threads: number, hint: string): number {
+  if (!Number.isInteger(threads) || threads < 0) throw new ReprocessError('CONFIG_INVALID', `threads must be a whole number ≥ 0, got ${String(threads)}`, { hint });
+  return threads;
+}
+
 /**
  * The entry point `name` (a module in dist/`dir`) for a thread started from `from` (the caller's
  * import.meta.url): tests running the TypeScript sources use the built one.
@@ -111,6 +117,18 @@ export class RequestThread<R> {
     // A thread that is never closed (its owner failed while starting) must not keep the process alive.
     worker.unref();
     return new RequestThread<R>(worker, role);
+  }
+
+  /** Starts `count` threads and waits until each is ready; if one fails to start, those started are stopped. */
+  static async startAll<R>(count: number, url: URL, workerData: unknown, role: string): Promise<RequestThread<R>[]> {
+    const started: RequestThread<R>[] = [];
+    try {
+      for (let i = 0; i < count; i++) started.push(await RequestThread.start<R>(url, workerData, role));
+    } catch (err) {
+      await Promise.all(started.map((t) => t.terminate()));
+      throw err;
+    }
+    return started;
   }
 
   /** Sends a message that gets no answer (messages are handled in the order sent). */
