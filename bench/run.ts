@@ -445,7 +445,7 @@ async function main(): Promise<void> {
         const runId = `${id}-rate${workers}`;
         created.runIds.add(runId);
         const r = await measureRate({ redis: services.endpoints.redis, workers, targetPerSec: o.rateTarget, seconds: o.rateSeconds, runId, bytesPerRecord: source?.avgRecordBytes ?? 110 });
-        log(`  ${workers} worker(s): achieved ${r.achievedPerSec}/s over the window, steady ${r.steadyPerSec ?? '? (too few grants after the burst; raise --rate-seconds)'}/s (${r.steadyRatio ?? '?'}× target)`);
+        log(`  ${workers} worker(s): achieved ${r.achievedPerSec}/s over the window, steady ${r.steadyPerSec === null ? '? (too few grants after the burst; raise --rate-seconds)' : `${r.steadyPerSec}/s (${r.steadyRatio}× target)`}`);
         runs.push(r);
       }
       rateAccuracy = { burstMs: 1000, chunkRecords: Math.min(10_000, o.rateTarget), runs };
