@@ -21,6 +21,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { missingNodeFlags } from '../dist/util/node-flags.js';
 import { processCpuSeconds, round, stackFacts, threadCpuSeconds } from './lib.ts';
 
 const { values } = parseArgs({
@@ -40,7 +42,9 @@ const USAGE = `node bench/ab.ts --job JOB.yaml [--builds DIR,DIR,…] [--runs N 
   --job       a job spec whose source holds the records to replay (e.g. the one a
               "npm run bench -- --only alo --runs 1 --keep" run leaves in its temp folder)
   --builds    checkouts of the product with dist/ built, each run in turn (default: this one);
-              node flags for a build's runs after a '|', e.g. ".|--single-threaded-gc"
+              node flags for a build's runs after a '|', e.g. ".|--max-semi-space-size=32";
+              every run also gets the flags the CLI gives itself on this machine
+              (--single-threaded-gc on two cores or fewer; REPROCESS_SINGLE_THREADED_GC=0 leaves it out)
   --threads   every run's processing threads (replay) or counting threads (--compare)
   --broker    the Kafka broker's pid, for its CPU (default: the one "reprocess stack" manages)
   --compare V instead of replaying: run the comparison aggregator (bench/aggregate-child.ts) over
@@ -54,7 +58,7 @@ const delivery = values.delivery;
 if (delivery !== 'at-least-once' && delivery !== 'exactly-once') throw new Error(`--delivery is at-least-once or exactly-once, not "${String(delivery)}"`);
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs wants a positive integer, got "${String(values.runs)}"`);
-// A build is a checkout, optionally with node flags for its runs after a '|': ".|--single-threaded-gc".
+// A build is a checkout, optionally with node flags for its runs after a '|': ".|--max-semi-space-size=32".
 const builds = values.builds.split(',').map((b) => {
   const [dir = '.', flags] = b.split('|');
   return flags ? `${resolve(dir)}|${flags}` : resolve(dir);
@@ -63,6 +67,8 @@ const splitBuild = (b: string): [string, string[]] => {
   const [dir = '.', flags = ''] = b.split('|');
   return [dir, flags.split(' ').filter(Boolean)];
 };
+// What the CLI would add to a plain `node` on this machine (src/util/node-flags.ts), for every build alike.
+const cliFlags = missingNodeFlags({ execArgv: [], env: process.env, cores: availableParallelism() });
 const job = readFileSync(values.job, 'utf8');
 if (!/^version: \d+$/m.test(job)) throw new Error(`${values.job} has no top-level "version: N" line to change per run`);
 
@@ -100,7 +106,7 @@ async function replay(build: string, version: number): Promise<Run> {
   const b0 = broker ? processCpuSeconds(broker) : null;
   const m0 = machineTicks();
   const [dir, flags] = splitBuild(build);
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, join(dir, 'bench', compareWith !== null ? 'aggregate-child.ts' : 'replay-child.ts'), arg], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...cliFlags, ...flags.filter((f) => !cliFlags.includes(f)), join(dir, 'bench', compareWith !== null ? 'aggregate-child.ts' : 'replay-child.ts'), arg], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // The CPU of each thread, as last seen before it ended.

@@ -166,6 +166,8 @@ export interface MachineInfo {
   os: string;
   kernel: string;
   node: string;
+  /** V8 flags the bench process ran under that the CLI gives itself (bench/relaunch.ts): `--single-threaded-gc` or none. */
+  gc?: string;
   kafka: string;
   registry: string;
   kafkajs: string;
@@ -207,6 +209,7 @@ export function machineInfo(stack: { kafka: string; registry: string }, fastpath
     os: pretty,
     kernel: release(),
     node: process.version,
+    gc: process.execArgv.includes('--single-threaded-gc') ? '--single-threaded-gc' : 'V8 helper threads',
     kafka: stack.kafka,
     registry: stack.registry,
     kafkajs: version('kafkajs'),

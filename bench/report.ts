@@ -130,7 +130,7 @@ function header(r: BenchResults): string[] {
     `Measured ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} with \`${r.command}\` → [\`bench/results/${r.file}\`](bench/results/${r.file}).`,
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${n(m.memoryBytes / 2 ** 30, 1)} GiB RAM, ${m.os} (Linux ${m.kernel}). ` +
-      `Node ${m.node}, Kafka ${m.kafka} (one KRaft broker on this machine), ${m.registry}, kafkajs ${m.kafkajs} (product's fast path ${m.kafkajsFastpath ?? 'not recorded'}; the naive loop runs kafkajs as shipped), avsc ${m.avsc}, kcat ${m.kcat} (librdkafka ${m.librdkafka}).`,
+      `Node ${m.node}${m.gc === '--single-threaded-gc' ? ' with --single-threaded-gc (as the CLI runs on a machine with two cores or fewer)' : ''}, Kafka ${m.kafka} (one KRaft broker on this machine), ${m.registry}, kafkajs ${m.kafkajs} (product's fast path ${m.kafkajsFastpath ?? 'not recorded'}; the naive loop runs kafkajs as shipped), avsc ${m.avsc}, kcat ${m.kcat} (librdkafka ${m.librdkafka}).`,
     `Other load: vitest ${r.load.vitestRunningAtStart || r.load.vitestRunningAtEnd ? '**was running** (figures are disturbed)' : 'not running'}; load average ${r.load.loadAvgAtStart.join(' / ')} at start, ${r.load.loadAvgAtEnd.join(' / ')} at the end` +
       (typeof r.load.stealSeconds === 'number'
         ? `; steal time (CPU the host took from the ${m.cores} vCPUs) ${n(r.load.stealSeconds, 1)} s over the run's ${n((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000, 0)} s.`

@@ -8,6 +8,8 @@
  *
  * Imports the product from dist/ (built by `npm run build`), as Node runs this file directly.
  */
+// First: the bench process runs under the node flags the CLI gives itself on this machine.
+import './relaunch.ts';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { createLogger } from '../dist/log.js';
 import { keys } from '../dist/redis/keys.js';
 import { consumerGroupFor, runReplay } from '../dist/replay/engine.js';
 import { defaultThreads } from '../dist/replay/workers.js';
+import { SINGLE_THREADED_GC } from '../dist/util/node-flags.js';
 import { benchComparison, comparisonMemory, differences, gateOf, redisServerStats, redisStatsSince, timedRedis } from './aggregator.ts';
 import { summarizeProfile } from './cpuprofile.ts';
 import {
@@ -36,6 +39,8 @@ import { updateBenchmarksMd, type AggregatorFigures, type BenchResults, type Mem
 import { createSource, measureTopic, tempDir, writeJob, type SourceTopic } from './source.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+/** The node flags this process got from relaunch.ts, given to the replays it runs in child processes too. */
+const cliNodeFlags = process.execArgv.filter((f) => f === SINGLE_THREADED_GC);
 const ROOT = dirname(BENCH_DIR);
 const PHASES = ['raw', 'naive', 'alo', 'eos', 'agg', 'rate', 'memory', 'cpuprof'] as const;
 type Phase = (typeof PHASES)[number];
@@ -340,7 +345,7 @@ async function main(): Promise<void> {
     created.groups.add(consumerGroupFor(runId));
     const arg = JSON.stringify({ spec: spec.specPath, runId, delivery: 'exactly-once', ...(o.threads !== null ? { threads: o.threads } : {}) });
     const out = await new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeArgs, join(BENCH_DIR, 'replay-child.ts'), arg], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+      const c = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...cliNodeFlags, ...nodeArgs, join(BENCH_DIR, 'replay-child.ts'), arg], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
       let text = '';
       c.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
       c.on('error', reject);

@@ -1,5 +1,17 @@
 #!/usr/bin/env node
-import { run } from '../cli/run.js';
+import { isReprocessError } from '../errors.js';
+import { relaunchWithNodeFlags } from '../util/node-flags.js';
+
+// Before anything else: on a machine with two cores or fewer, become node --single-threaded-gc
+// (util/node-flags.ts; the same process, replaced). The CLI is loaded only after.
+try {
+  relaunchWithNodeFlags();
+} catch (err) {
+  if (!isReprocessError(err)) throw err;
+  process.stderr.write(`error: ${err.message}\n${err.hint ? `  ${err.hint}\n` : ''}`);
+  process.exit(2);
+}
+const { run } = await import('../cli/run.js');
 
 // The one place that owns the process: signals become an abort, the exit code comes from run().
 const controller = new AbortController();

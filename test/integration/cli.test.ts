@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { cli, cliProcess } from '../support/cli.js';
 
@@ -49,5 +50,27 @@ describe('reprocess command line', () => {
     const body = JSON.parse(r.stdout) as { ok: boolean; checks: { service: string; ok: boolean }[] };
     expect(body.ok).toBe(true);
     expect(body.checks.map((c) => c.service)).toEqual(['kafka', 'registry', 'redis']);
+  });
+
+  it('runs itself under --single-threaded-gc on two cores or fewer, or as REPROCESS_SINGLE_THREADED_GC says', async () => {
+    const gcOf = async (setting: string | undefined): Promise<boolean> => {
+      const env = { ...process.env, REPROCESS_SINGLE_THREADED_GC: setting };
+      const r = await cliProcess(['doctor', '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const body = JSON.parse(r.stdout) as { runtime: { node: string; cores: number; singleThreadedGc: boolean } };
+      expect(body.runtime.node).toBe(process.version);
+      expect(body.runtime.cores).toBe(availableParallelism());
+      return body.runtime.singleThreadedGc;
+    };
+    expect(await gcOf('1')).toBe(true);
+    expect(await gcOf('0')).toBe(false);
+    expect(await gcOf(undefined)).toBe(availableParallelism() <= 2);
+    const shown = await cliProcess(['doctor'], { ...process.env, REPROCESS_SINGLE_THREADED_GC: '1' });
+    expect(shown.stdout).toContain(`Node.js ${process.version}, ${availableParallelism()} core`);
+    expect(shown.stdout).toContain('garbage collected on the threads that allocate (--single-threaded-gc)');
+    const bad = await cliProcess(['doctor'], { ...process.env, REPROCESS_SINGLE_THREADED_GC: 'yes' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('REPROCESS_SINGLE_THREADED_GC is "yes"; it takes 1 or 0.');
+    expect(bad.stdout).toBe('');
   });
 });

@@ -3,6 +3,8 @@ import { errorMessage } from '../../errors.js';
 import { createKafkaClient } from '../../kafka/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { connectRedisChecked } from '../../redis/index.js';
+import { availableParallelism } from 'node:os';
+import { SINGLE_THREADED_GC, SINGLE_THREADED_GC_ENV } from '../../util/node-flags.js';
 import { EXIT, table, type Command } from '../command.js';
 
 interface Check {
@@ -16,7 +18,7 @@ export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Check that Kafka, the schema registry and Redis answer (reads only, writes nothing).',
   usage: 'reprocess doctor [--json]',
-  description: 'Uses the same endpoints as every other command: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL\n(unset: the embedded stack). Safe to run against production: it only reads metadata.',
+  description: 'Uses the same endpoints as every other command: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL\n(unset: the embedded stack). Safe to run against production: it only reads metadata.\nAlso names the Node.js it runs on, the cores it may use, and how V8 collects garbage\n(on the calling threads where there are two cores or fewer: ' + SINGLE_THREADED_GC_ENV + ').',
   options: { json: { type: 'boolean', description: 'Print machine-readable JSON.' } },
   examples: ['reprocess doctor', 'KAFKA_BROKERS=broker-1:9092 reprocess doctor --json'],
   maxPositionals: 0,
@@ -53,8 +55,13 @@ export const doctorCommand: Command = {
       checks.push({ service: 'redis', endpoint: shown.redis ?? '', ok: false, detail: errorMessage(err) });
     }
 
-    if (values.json) io.stdout(JSON.stringify({ ok: checks.every((c) => c.ok), checks }, null, 2) + '\n');
-    else io.stdout(table(['SERVICE', 'OK', 'ENDPOINT', 'DETAIL'], checks.map((c) => [c.service, c.ok ? 'yes' : 'NO', c.endpoint, c.detail])));
+    const runtime = { node: process.version, cores: availableParallelism(), singleThreadedGc: process.execArgv.includes(SINGLE_THREADED_GC) };
+    if (values.json) io.stdout(JSON.stringify({ ok: checks.every((c) => c.ok), checks, runtime }, null, 2) + '\n');
+    else {
+      io.stdout(table(['SERVICE', 'OK', 'ENDPOINT', 'DETAIL'], checks.map((c) => [c.service, c.ok ? 'yes' : 'NO', c.endpoint, c.detail])));
+      const gc = runtime.singleThreadedGc ? `garbage collected on the threads that allocate (${SINGLE_THREADED_GC})` : 'garbage collected with V8\'s helper threads';
+      io.stdout(`\nNode.js ${runtime.node}, ${runtime.cores} core${runtime.cores === 1 ? '' : 's'}, ${gc}\n`);
+    }
     return checks.every((c) => c.ok) ? EXIT.OK : EXIT.ERROR;
   },
 };
