@@ -27,6 +27,13 @@ export interface DatasetVersion {
   /** The comparison gate's verdict against the live version, when one was run. */
   gate: 'passed' | 'failed' | null;
   report: string | null;
+  /**
+   * The topic the version was replayed from and its partition count then (its records name their
+   * source positions in that topic's partitions): a dataset reader switching between versions
+   * needs to know every source partition, including those it has not met a record of yet. Absent
+   * on versions written by hand or by a release before it was recorded.
+   */
+  source?: { topic: string; partitions: number };
   updatedAt: string;
 }
 

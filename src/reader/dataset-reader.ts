@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { RegistryClient } from '../registry/index.js';
 import { watchCatalog, type CatalogWatch } from './catalog-watch.js';
 import { ValueDecoder } from './decode.js';
-import { ceilingAfter, DeliveryTracker, floorAfter, inDuplicateWindow, planSwitch, shouldDeliver, type SourceMark, type SwitchPlan } from './switch.js';
+import { ceilingAfter, DeliveryTracker, floorAfter, inDuplicateWindow, knownSourcePartitions, planSwitch, shouldDeliver, type SourceMark, type SwitchPlan } from './switch.js';
 
 /** One record of the live version, as handed to `eachRecord`. */
 export interface ReaderRecord {
@@ -80,8 +80,10 @@ export interface DatasetReaderOptions {
    */
   switchLookbackMs?: number;
   /**
-   * The source topic's partition count, if known: lets a reader that was behind at a switch account
-   * for source partitions numbered above every one it has delivered a record of.
+   * The source topic's partition count: lets a reader that was behind at a switch account for
+   * source partitions numbered above every one it has delivered a record of. Versions written by
+   * `reprocess replay` record it in the catalog, which the reader reads; give it for versions
+   * written otherwise (the larger of the two counts).
    */
   sourcePartitions?: number;
   /**
@@ -136,6 +138,8 @@ interface ReadAhead {
   finished: Map<number, boolean>;
   /** Source partitions to look for (grows as new ones are met). */
   sources: Set<number>;
+  /** The source topic's partition count, when known (catalog or option): partitions above every one met count too. */
+  sourcePartitions: number | null;
   done(): void;
 }
 
@@ -374,7 +378,7 @@ export async function openDatasetReader(options: DatasetReaderOptions): Promise<
    * are behind ahead (up to the read-ahead budget) to find, per source partition, the first record
    * not delivered yet. That makes the switch exact where the reader was behind.
    */
-  const stopAndReadAhead = async (old: Session): Promise<{ caught: Map<number, boolean>; ahead: ReadAhead | null }> => {
+  const stopAndReadAhead = async (old: Session, sourcePartitions: number | null): Promise<{ caught: Map<number, boolean>; ahead: ReadAhead | null }> => {
     const marks = await admin.watermarks(old.live.topic);
     const caught = new Map(marks.map((m) => [m.partition, (old.positions.get(m.partition) ?? BigInt(m.low)) >= BigInt(m.high)]));
     const behind = [...caught].filter(([, c]) => !c).map(([q]) => q);
@@ -394,6 +398,7 @@ export async function openDatasetReader(options: DatasetReaderOptions): Promise<
       scanned: new Map(),
       finished: new Map(),
       sources,
+      sourcePartitions,
       done: () => {
         if (behind.every((q) => ahead.finished.has(q))) finish();
       },
@@ -424,7 +429,7 @@ export async function openDatasetReader(options: DatasetReaderOptions): Promise<
       scanned++;
     }
     a.scanned.set(q, scanned);
-    const count = Math.max(Math.max(-1, ...a.sources) + 1, cfg.sourcePartitions ?? 0);
+    const count = Math.max(Math.max(-1, ...a.sources) + 1, a.sourcePartitions ?? 0);
     let all = true;
     for (let p = 0; p < count; p++) if (!next.has(p)) all = false;
     if (nextOffset >= (a.high.get(q) ?? 0n)) a.finished.set(q, true);
@@ -435,7 +440,10 @@ export async function openDatasetReader(options: DatasetReaderOptions): Promise<
   const switchTo = async (target: LiveTopic): Promise<void> => {
     const old = session;
     if (!old) return;
-    const { caught, ahead } = await stopAndReadAhead(old);
+    // Every source partition counts, also those the reader has not met a record of yet: their
+    // count comes from the catalog (the replays record it) or the sourcePartitions option.
+    const sourcePartitions = knownSourcePartitions(watch?.current ?? null, [old.live.version, target.version], cfg.sourcePartitions);
+    const { caught, ahead } = await stopAndReadAhead(old, sourcePartitions);
     if (closing) return;
     const partitions = old.tracker.partitions(caught).map((q) => {
       const next = ahead?.next.get(q.partition);
@@ -448,7 +456,7 @@ export async function openDatasetReader(options: DatasetReaderOptions): Promise<
       headerless: old.tracker.headerless,
       lookbackMs: cfg.lookbackMs,
       fromBeginning: cfg.fromBeginning,
-      sourcePartitions: cfg.sourcePartitions,
+      sourcePartitions,
     });
     const { session: next, startTimestamp } = await openSession(target, plan, floorAfter(plan), ceilingAfter(plan));
     session = next;

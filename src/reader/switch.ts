@@ -1,3 +1,4 @@
+import type { DatasetRecord } from '../catalog/index.js';
 import type { SourcePosition } from '../core/source-header.js';
 
 /*
@@ -200,6 +201,17 @@ export function planSwitch(input: SwitchInput): SwitchPlan {
   else if (input.lookbackMs !== null && lowest !== null) start = { kind: 'timestamp', timestamp: lowest - input.lookbackMs };
   else start = { kind: 'beginning' };
   return { mode: 'source', start, delivered, high };
+}
+
+/**
+ * The source topic's partition count for a switch between these versions: the largest the catalog
+ * recorded for any of them (DatasetVersion.source, written by the replay) or the reader's
+ * `sourcePartitions` option; null when neither is known.
+ */
+export function knownSourcePartitions(record: Pick<DatasetRecord, 'versions'> | null, versions: readonly number[], option: number | null): number | null {
+  let n = option ?? 0;
+  for (const v of versions) n = Math.max(n, record?.versions.find((x) => x.version === v)?.source?.partitions ?? 0);
+  return n > 0 ? n : null;
 }
 
 /** The skip rule on the new topic: deliver (p, o) iff o > L[p]; a record without a source header is always delivered. */

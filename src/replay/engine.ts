@@ -182,8 +182,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
 
   await options.catalog?.updateRetrying(spec.dataset, (r) => {
     const v = r.versions.find((x) => x.version === spec.version);
-    if (v && v.run === runId && v.runState === 'running') return null;
-    return withVersion(r, spec.version, { state: 'backfilling', run: runId, runState: 'running', gate: null, report: null });
+    if (v && v.run === runId && v.runState === 'running' && v.source) return null;
+    return withVersion(r, spec.version, { state: 'backfilling', run: runId, runState: 'running', gate: null, report: null, source: { topic: spec.source.topic, partitions: plan.sourcePartitions } });
   });
 
   // 3. Load the user's code and the codecs before creating anything else.

@@ -194,9 +194,12 @@ describe('comparison and validation gate', () => {
     expect(r4.code, r4.stderr).toBe(0);
     expect(r4.stderr).toContain('FAILED');
     expect(r4.stderr).toContain('not promoted, the live pointer is unchanged');
-    const d = JSON.parse((await cli(['datasets', dataset, '--json'])).stdout) as { live: number; versions: { version: number; state: string }[] };
+    const d = JSON.parse((await cli(['datasets', dataset, '--json'])).stdout) as { live: number; versions: { version: number; state: string; source: unknown }[] };
     expect(d.live).toBe(3);
     expect(d.versions.map((v) => [v.version, v.state])).toEqual([[2, 'retired'], [3, 'live'], [4, 'failed']]);
+    // Each names the topic it was replayed from, with its partition count (what a dataset reader needs).
+    const partitions = await (await kafka.client.admin()).partitionCount(source.topic);
+    expect(d.versions.map((v) => v.source)).toEqual([2, 3, 4].map(() => ({ topic: source.topic, partitions })));
   });
 
   it('following a replay, a finished bucket that fails hard stops the replay early, with the reason in the run', { timeout: 180_000 }, async () => {

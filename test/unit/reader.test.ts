@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSourceHeader } from '../../src/core/source-header.js';
-import { ceilingAfter, DeliveryTracker, floorAfter, inDuplicateWindow, planSwitch, shouldDeliver, type SourceMark, type SwitchPlan } from '../../src/reader/switch.js';
+import { ceilingAfter, DeliveryTracker, floorAfter, inDuplicateWindow, knownSourcePartitions, planSwitch, shouldDeliver, type SourceMark, type SwitchPlan } from '../../src/reader/switch.js';
 
 const mark = (offset: number, timestamp: number): SourceMark => ({ offset: BigInt(offset), timestamp });
 const src = (partition: number, offset: number) => ({ partition, offset: BigInt(offset) });
@@ -73,6 +73,18 @@ describe('reader switch: the pure computation', () => {
     // A partition of the old topic that never delivered anything and is behind: nothing is known.
     const silent = planSwitch({ partitions: t.partitions(new Map([[0, true], [1, true], [2, false]])), floor: t.floor, headerless: false, lookbackMs: null, fromBeginning: true });
     expect([...silent.delivered.values()]).toEqual([null, null]);
+  });
+
+  it("takes the source's partition count from the catalog's versions or the option, whichever is larger", () => {
+    const version = (v: number, partitions?: number) => ({ version: v, ...(partitions ? { source: { topic: 'raw', partitions } } : {}) });
+    const record = { versions: [version(1), version(2, 4), version(3, 6)] } as never;
+    expect(knownSourcePartitions(record, [2, 3], null)).toBe(6);
+    expect(knownSourcePartitions(record, [3, 2], 8)).toBe(8);
+    expect(knownSourcePartitions(record, [1, 2], null)).toBe(4);
+    // Versions recorded without it (written by hand, or by an earlier release), or not in the record: the option alone.
+    expect(knownSourcePartitions(record, [1, 9], null)).toBeNull();
+    expect(knownSourcePartitions(record, [1], 3)).toBe(3);
+    expect(knownSourcePartitions(null, [2], null)).toBeNull();
   });
 
   it('nothing delivered: the beginning, or the end for a reader that starts at the end and was caught up', () => {

@@ -8,7 +8,7 @@ function shape(r: DatasetRecord): Record<string, unknown> {
     dataset: r.dataset,
     live: r.live,
     revision: r.revision,
-    versions: r.versions.map((v) => ({ version: v.version, topic: v.topic, state: v.state, run: v.run, runState: v.runState, gate: v.gate, report: v.report, updatedAt: v.updatedAt })),
+    versions: r.versions.map((v) => ({ version: v.version, topic: v.topic, state: v.state, run: v.run, runState: v.runState, gate: v.gate, report: v.report, source: v.source ?? null, updatedAt: v.updatedAt })),
     history: r.history,
   };
 }
