@@ -206,7 +206,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       log.warn({ attempt, err: err.message }, 'schema registry unavailable; waiting (records are not sent to the DLQ for this)');
     },
   });
-  const threads = checkThreads(options.threads ?? defaultThreads(), 'Use 0 to process on the main thread, 2 (the default on a multi-core machine) or any other number.');
+  const threads = checkThreads(options.threads ?? defaultThreads(), 'Use 0 to process on the main thread, or a number of processing threads (the default: 1 on a 2-core machine, 2 on more cores).');
 
   // 4. The output schema and the topics, side by side (creating a topic waits for its leaders).
   // A dataset version keeps its history: records carry the source's (old) timestamps, which

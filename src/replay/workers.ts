@@ -15,13 +15,16 @@ import type { ChunkFailure, ChunkRecords, EncodedChunk } from './process.js';
  */
 
 /**
- * Two processing threads beside the main one where the machine has more than one core. A chunk
- * goes to the next thread in turn, so while one thread works on a partition's chunk the other
- * takes the next partition's; with one thread, partitions waited for it even with a core idle
- * (on a 2-core machine shared with the broker, two threads moved 9–14 % more records/s).
+ * Processing threads beside the main one: none on one core, one on two cores, two on more. A chunk
+ * goes to the next thread in turn, so while one thread works on a partition's chunk another takes
+ * the next partition's. On two cores (shared with the broker in the benchmark), one thread beside
+ * the Kafka thread moved as many records per second as two for 5–10 % less CPU, and under
+ * `--single-threaded-gc` (which the CLI gives itself there, util/node-flags.ts) 5–15 % more for
+ * 10–15 % less CPU: three busy threads took turns on two cores.
  */
 export function defaultThreads(): number {
-  return availableParallelism() > 1 ? 2 : 0;
+  const cores = availableParallelism();
+  return cores <= 1 ? 0 : cores === 2 ? 1 : 2;
 }
 
 /** What a processing thread loads when it starts (all cloneable). */

@@ -34,7 +34,7 @@ export const replayCommand: Command = {
     rate: { type: 'string', valueName: 'R', description: 'Records per second for this run, overriding rate.records (e.g. 5000/s).', defaultText: 'rate.records' },
     json: { type: 'boolean', description: 'Print one JSON summary at the end (progress goes to stderr).' },
     'at-least-once': { type: 'boolean', description: 'Skip transactions: a crash can write a chunk twice. For sinks read by consumers that cannot use read_committed; see BENCHMARKS.md for what it gains.', defaultText: 'exactly-once' },
-    threads: { type: 'string', valueName: 'N', description: 'Threads that decode, upcast, transform and encode beside the one that talks to Kafka; 0 does all of it on one thread.', defaultText: '2 on a machine with more than one core, else 0' },
+    threads: { type: 'string', valueName: 'N', description: 'Threads that decode, upcast, transform and encode beside the one that talks to Kafka; 0 does all of it on one thread.', defaultText: '1 on a 2-core machine, 2 on more cores, 0 on one' },
     ...metricsOptions(DEFAULT_METRICS_PORTS.replay),
   },
   examples: [
@@ -59,7 +59,7 @@ export const replayCommand: Command = {
         spec, runId, kafka: services.kafka, registry: services.registry, redis, logger: log, signal: io.signal, catalog, metrics: metrics.registry,
         onProgress: (s) => display.update(s),
         delivery: values['at-least-once'] === true ? 'at-least-once' : 'exactly-once',
-        ...(typeof values.threads === 'string' ? { threads: threadsOption(values.threads, 'Example: --threads 2 (the default on a multi-core machine), or 0 to process on the Kafka thread.') } : {}),
+        ...(typeof values.threads === 'string' ? { threads: threadsOption(values.threads, 'Example: --threads 2 (the default on more than two cores), or 0 to process on the Kafka thread.') } : {}),
       });
       let promotion: { promoted: boolean } | null = null;
       if (summary.state === 'completed' && spec.promote === 'auto') {
