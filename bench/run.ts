@@ -17,6 +17,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openServices, type Services } from '../dist/cli/services.js';
+import { pointsAtEmbeddedStack } from '../dist/config/endpoints.js';
+import { stackUp } from '../dist/stack/index.js';
 import { aggregate, resetComparison } from '../dist/compare/aggregator.js';
 import { loadJobSpec, type JobSpec } from '../dist/core/index.js';
 import { uuidv5 } from '../dist/core/uuid.js';
@@ -189,6 +191,11 @@ async function main(): Promise<void> {
   const dataset = `bench_${tag.replaceAll('-', '_')}`;
   const has = (p: Phase): boolean => o.phases.includes(p);
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: false });
+  // As `reprocess demo` does: on the embedded stack's endpoints, start it unless it is running.
+  if (pointsAtEmbeddedStack(process.env)) {
+    log('the embedded stack (reprocess stack up): starting what is not running');
+    await stackUp({ logger });
+  }
   const stack = stackFacts(ROOT);
   const machine = machineInfo(stack, installKafkajsFastpath());
   const stealAtStart = stealSeconds();

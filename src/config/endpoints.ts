@@ -36,6 +36,13 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 type Env = Record<string, string | undefined>;
 
+/** True when KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL are unset or name the embedded stack's endpoints. */
+export function pointsAtEmbeddedStack(env: Env = process.env): boolean {
+  return (env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS) === DEFAULT_KAFKA_BROKERS &&
+    (env.SCHEMA_REGISTRY_URL ?? DEFAULT_SCHEMA_REGISTRY_URL) === DEFAULT_SCHEMA_REGISTRY_URL &&
+    (env.REDIS_URL ?? DEFAULT_REDIS_URL) === DEFAULT_REDIS_URL;
+}
+
 function readFileVar(env: Env, name: string): string | undefined {
   const path = env[name];
   if (path === undefined || path === '') return undefined;

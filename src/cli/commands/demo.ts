@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { DEFAULT_KAFKA_BROKERS, DEFAULT_REDIS_URL, DEFAULT_SCHEMA_REGISTRY_URL } from '../../config/endpoints.js';
+import { pointsAtEmbeddedStack } from '../../config/endpoints.js';
 import { loadJobSpec } from '../../core/index.js';
 import { DEMO_HISTORY, DEMO_SOURCE_TOPIC, exampleDir, generateEvents, produceEvents } from '../../demo/index.js';
 import { ReprocessError } from '../../errors.js';
@@ -44,9 +44,7 @@ export const demoCommand: Command = {
   maxPositionals: 0,
   async run({ values, io, logger }) {
     const say = (text: string): void => io.stdout(`${text}\n`);
-    const custom = (io.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS) !== DEFAULT_KAFKA_BROKERS ||
-      (io.env.SCHEMA_REGISTRY_URL ?? DEFAULT_SCHEMA_REGISTRY_URL) !== DEFAULT_SCHEMA_REGISTRY_URL ||
-      (io.env.REDIS_URL ?? DEFAULT_REDIS_URL) !== DEFAULT_REDIS_URL;
+    const custom = !pointsAtEmbeddedStack(io.env);
     if (custom && values.force !== true) {
       throw new ReprocessError('USAGE', 'the demo deletes and rewrites the topics user_engagement_v2 and user_engagement_v3, and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL point away from the embedded stack.', {
         hint: 'Unset them to use the embedded stack, or pass --force if that cluster is a scratch one.',
