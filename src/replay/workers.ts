@@ -18,7 +18,7 @@ import type { ChunkFailure, ChunkRecords, EncodedChunk } from './process.js';
  * Processing threads beside the main one: none on one core, one on two cores, two on more. A chunk
  * goes to the next thread in turn, so while one thread works on a partition's chunk another takes
  * the next partition's. On two cores (shared with the broker in the benchmark), one thread beside
- * the Kafka thread moved as many records per second as two for 5–10 % less CPU, and under
+ * the Kafka thread moved as many records per second as two for 5–15 % less CPU, and under
  * `--single-threaded-gc` (which the CLI gives itself there, util/node-flags.ts) 5–15 % more for
  * 10–15 % less CPU: three busy threads took turns on two cores.
  */
