@@ -107,14 +107,27 @@ describe('the apply script', () => {
       // A stretch of only transaction markers: the offset moves, nothing else.
       expect(await scripts.compareApply.run(redis, hashes, ['t:0', '3000', '3002', 0])).toBe(1);
       expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3002');
-      // A sum past what Redis adds exactly: refused, and said so.
-      const sumField = [...first.fields.keys()].find((f) => f.startsWith('s\x1f')) as string;
+      // A sum past what Redis adds exactly: the whole batch refused, nothing of it applied (the
+      // sum field comes after others in the batch), the offset unmoved, and said so.
+      const sumFields = [...second.fields.keys()].filter((f) => f.startsWith('s\x1f'));
+      const sumField = sumFields[sumFields.length - 1] as string;
+      expect([...second.fields.keys()].indexOf(sumField)).toBeGreaterThan(0);
       await redis.hset(hashes[0] as string, sumField, '9223372036854775000');
+      const before = [await redis.hgetall(hashes[0] as string), await redis.hgetall(hashes[1] as string)];
       const refused = await apply(second, 3002, 4302).then(() => null, (e: unknown) => e);
       expect(refused).toBeInstanceOf(ReplyError);
+      expect((refused as Error).message).toBe(`ERR increment or decrement would overflow: ${sumField}`);
+      expect([await redis.hgetall(hashes[0] as string), await redis.hgetall(hashes[1] as string)]).toEqual(before);
+      expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3002');
       const explained = explainReplyError(refused as Error, 'candidate');
       expect(explained).toMatchObject({ code: 'SPEC_INVALID' });
       expect(explained.message).toContain("a measure's sum in the candidate version passed what Redis adds exactly");
+      // Short of the limit it adds as before; a large negative sum is refused the same way.
+      await redis.hset(hashes[0] as string, sumField, '-9223372036854775000');
+      await expect(apply(second, 3002, 4302)).rejects.toThrow(`ERR increment or decrement would overflow: ${sumField}`);
+      await redis.hset(hashes[0] as string, sumField, '1000');
+      expect(await apply(second, 3002, 4302)).toBe(1);
+      expect(Number(await redis.hget(hashes[0] as string, sumField))).toBe(1000 + (second.fields.get(sumField) as number));
     } finally {
       await redis.del(...hashes);
       redis.disconnect();
