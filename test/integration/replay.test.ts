@@ -41,12 +41,13 @@ describe('replay', () => {
     return { records: [...byPartition.values()].flat(), byPartition, raw };
   };
 
-  // Both delivery modes, both ways of processing (a processing thread, the Kafka thread itself),
+  // Both delivery modes, the ways of processing (processing threads, one or two, or the Kafka thread itself),
   // and both ways records are read: as columns where they lie (uncompressed batches, the fast
   // path), or as kafkajs's records copied into columns (a gzip-compressed source; kafkajs as
   // shipped, in a process of its own).
   const MODES: { mode: string; args: string[]; compression?: 'gzip'; env?: Record<string, string> }[] = [
-    { mode: 'exactly-once, processing thread (the defaults)', args: [] },
+    { mode: 'exactly-once, processing threads (the defaults: one on two cores, two on more)', args: [] },
+    { mode: 'exactly-once, two processing threads taking chunks in turn', args: ['--threads', '2'] },
     { mode: 'at-least-once, one thread', args: ['--at-least-once', '--threads', '0'] },
     { mode: 'a gzip-compressed source', args: ['--at-least-once'], compression: 'gzip' },
     { mode: 'kafkajs as shipped', args: [], env: { REPROCESS_KAFKAJS_FASTPATH: '0' } },
