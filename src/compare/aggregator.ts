@@ -47,7 +47,7 @@ export interface Aggregates {
 /** Redis refusing an increment: a measure's sum past what it adds exactly (a 64-bit integer of millionths). */
 export function explainReplyError(err: Error, side: Side): Error {
   if (!/overflow|not an integer/i.test(err.message)) return err;
-  return new ReprocessError('SPEC_INVALID', `a measure's sum in the ${side} version passed what Redis adds exactly (±9,223,372,036,854.775807, kept as a 64-bit integer of millionths): ${err.message}`, {
+  return new ReprocessError('SPEC_INVALID', `a measure's sum in the ${side} version passed what Redis adds exactly (±9.2 × 10^18 whole units, a 64-bit integer): ${err.message}`, {
     hint: 'Compare the measure in a larger unit (a transform field in thousands, say), or leave it out of validate.measures.',
     cause: err,
   });
@@ -285,6 +285,14 @@ export async function readAggregates(redis: Redis, compareId: string, spec: JobS
   return { live: await readSide(redis, compareId, 'live', spec), candidate: await readSide(redis, compareId, 'candidate', spec) };
 }
 
+/** Sums kept as one field of millionths: counted by a release before sums were split (counter.ts, sumFieldNames). */
+function earlierRelease(compareId: string): ReprocessError {
+  return new ReprocessError('SPEC_INVALID', `comparison ${compareId} was counted by an earlier release of reprocess, which kept measure sums in another form.`, {
+    hint: 'Run the comparison again under a new --run-id (its counters start empty).',
+    context: { compareId },
+  });
+}
+
 async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSpec): Promise<SideAggregate> {
   const h = await redis.hgetall(redisKeys.compareCounters(compareId, side));
   const agg: SideAggregate = { count: 0, buckets: {}, nulls: {}, dimensions: {}, sums: {} };
@@ -297,13 +305,17 @@ async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSp
     if (field === 'count') agg.count = n;
     else if (parts[0] === 'b' && parts[1] !== undefined) agg.buckets[parts[1]] = n;
     else if (parts[0] === 'n' && parts[1] !== undefined) agg.nulls[parts[1]] = n;
-    else if (parts[0] === 's' && parts[1] !== undefined) agg.sums[parts[1]] = n / MICRO;
+    else if (parts[0] === 'su' && parts[1] !== undefined) agg.sums[parts[1]] = (agg.sums[parts[1]] ?? 0) + n;
+    else if (parts[0] === 'sm' && parts[1] !== undefined) agg.sums[parts[1]] = (agg.sums[parts[1]] ?? 0) + n / MICRO;
+    else if (parts[0] === 's') throw earlierRelease(compareId);
     else if (parts[0] === 'd' && parts.length >= 4) {
       const [, dim = '', value = ''] = parts;
       const dimension = (agg.dimensions[dim] ??= {});
       const entry = (dimension[value] ??= { count: 0, sums: Object.fromEntries(spec.validate.measures.map((m) => [m, 0])) });
       if (parts[3] === 'count') entry.count = n;
-      else if (parts[3] === 's' && parts[4] !== undefined) entry.sums[parts[4]] = n / MICRO;
+      else if (parts[3] === 'su' && parts[4] !== undefined) entry.sums[parts[4]] = (entry.sums[parts[4]] ?? 0) + n;
+      else if (parts[3] === 'sm' && parts[4] !== undefined) entry.sums[parts[4]] = (entry.sums[parts[4]] ?? 0) + n / MICRO;
+      else if (parts[3] === 's') throw earlierRelease(compareId);
     }
   }
   return agg;

@@ -24,6 +24,22 @@ export const SEP = '\x1f';
 /** Sums are kept in millionths, as integers. */
 export const MICRO = 1_000_000;
 
+/**
+ * The two counter fields of a measure's sum (after `prefix`): whole units (`su`) and millionths
+ * (`sm`). A batch's sum, exact in millionths, is sent as both (sumParts); Redis adds each as a
+ * 64-bit integer, so a total holds ±9.2 × 10^18 units instead of the ±9.2 × 10^12 one field of
+ * millionths would.
+ */
+export function sumFieldNames(prefix: string, measure: string): readonly [string, string] {
+  return [`${prefix}su${SEP}${measure}`, `${prefix}sm${SEP}${measure}`];
+}
+
+/** A sum in millionths (an integer, |sum| ≤ 2^53) as whole units and the millionths left, both integers. */
+export function sumParts(micro: number): [number, number] {
+  const units = Math.trunc(micro / MICRO);
+  return [units, micro - units * MICRO];
+}
+
 /** The counter field holding a bucket's record count. */
 export function bucketField(bucketStart: number): string {
   return `b${SEP}${bucketStart}`;
@@ -117,7 +133,7 @@ class Dimension {
   sums: Float64Array;
   summed: Uint8Array;
   countFields: string[] = [];
-  sumFields: string[][] = [];
+  sumFields: (readonly [string, string])[][] = [];
   touched: number[] = [];
 
   constructor(readonly name: string, private readonly measures: readonly string[], size = 64) {
@@ -148,7 +164,7 @@ class Dimension {
       const prefix = `d${SEP}${this.name}${SEP}${this.table.text(e)}${SEP}`;
       f = `${prefix}count`;
       this.countFields[e] = f;
-      this.sumFields[e] = this.measures.map((m) => `${prefix}s${SEP}${m}`);
+      this.sumFields[e] = this.measures.map((m) => sumFieldNames(prefix, m));
     }
     return f;
   }
@@ -185,7 +201,7 @@ export class BatchCounter {
   private readonly measureSlots: number[];
   private readonly nullSlots: number[];
   private readonly nullFields: string[];
-  private readonly sumFields: string[];
+  private readonly sumFields: (readonly [string, string])[];
   private readonly dimensions: Dimension[];
   /** The record keys: counted as a dimension's values are, with no measures. */
   private readonly keys = new Dimension('', [], 1024);
@@ -206,7 +222,7 @@ export class BatchCounter {
     this.measureSlots = spec.measures.map(slot);
     this.nullSlots = spec.nulls.map(slot);
     this.nullFields = spec.nulls.map((f) => `n${SEP}${f}`);
-    this.sumFields = spec.measures.map((m) => `s${SEP}${m}`);
+    this.sumFields = spec.measures.map((m) => sumFieldNames('', m));
     this.dimensions = spec.dimensions.map((d) => new Dimension(d, spec.measures));
     this.out = new Float64Array(3 * this.fields.length);
     this.texts = this.fields.map(() => '');
@@ -304,12 +320,17 @@ export class BatchCounter {
     if (bucketCount > 0) add(this.lastBucketField, bucketCount);
     if (total > 0) add('count', total);
     for (let i = 0; i < nulls.length; i++) if ((nulls[i] as number) > 0) add(this.nullFields[i] as string, nulls[i] as number);
-    for (let i = 0; i < measures; i++) if (summed[i]) add(this.sumFields[i] as string, this.exact(sums[i] as number, i, topic, partition));
+    const addSum = (names: readonly [string, string], micro: number): void => {
+      const [units, rest] = sumParts(micro);
+      add(names[0], units);
+      add(names[1], rest);
+    };
+    for (let i = 0; i < measures; i++) if (summed[i]) addSum(this.sumFields[i] as readonly [string, string], this.exact(sums[i] as number, i, topic, partition));
     for (const d of dimensions) {
       for (const e of d.touched) {
         add(d.field(e), d.n[e] as number);
-        const names = d.sumFields[e] as string[];
-        for (let i = 0; i < measures; i++) if (d.summed[e * measures + i]) add(names[i] as string, this.exact(d.sums[e * measures + i] as number, i, topic, partition));
+        const names = d.sumFields[e] as (readonly [string, string])[];
+        for (let i = 0; i < measures; i++) if (d.summed[e * measures + i]) addSum(names[i] as readonly [string, string], this.exact(d.sums[e * measures + i] as number, i, topic, partition));
       }
       d.touched = [];
     }

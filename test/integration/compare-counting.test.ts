@@ -2,9 +2,10 @@
 // thread, and the apply script (compare_apply.lua) adding what they count to a real Redis.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReplyError } from 'ioredis';
-import { explainReplyError } from '../../src/compare/aggregator.js';
+import { explainReplyError, readAggregates } from '../../src/compare/aggregator.js';
 import { BatchCounter, type BatchCounts } from '../../src/compare/counter.js';
 import { startCounting, type Counting, type CountSchema } from '../../src/compare/counting.js';
+import type { JobSpec } from '../../src/core/index.js';
 import { ReprocessError } from '../../src/errors.js';
 import { columnsOf } from '../../src/kafka/columns.js';
 import type { ConsumedRecord } from '../../src/kafka/index.js';
@@ -92,7 +93,10 @@ describe('the apply script', () => {
       const readers = new Map([[41, counter.reader(EVENT)], [42, counter.reader(EVENT)]]);
       // Keys that are not UTF-8, empty, null, long, or hold ':' and ',' (counting-fixture.ts).
       const all = events(8, 3000, 400);
-      const want = reference(spec, all);
+      // What Redis holds after both batches: each batch's counters added up (a sum's whole units
+      // and millionths are split per batch, and each field is added as sent).
+      const want = { fields: new Map<string, number>(), keys: reference(spec, all).keys };
+      for (const part of [all.slice(0, 1700), all.slice(1700)]) for (const [f, n] of reference(spec, part).fields) want.fields.set(f, (want.fields.get(f) ?? 0) + n);
       const apply = (c: BatchCounts, from: number, next: number): Promise<unknown> =>
         scripts.compareApply.run(redis, hashes, ['t:0', String(from), String(next), c.fields.size, ...[...c.fields].flat(), ...(c.keys.length > 0 ? [c.keys] : [])]);
       const first = counter.count(columnsOf(all.slice(0, 1700)), readers, 't', 0);
@@ -109,7 +113,7 @@ describe('the apply script', () => {
       expect(await redis.hget(hashes[2] as string, 't:0')).toBe('3002');
       // A sum past what Redis adds exactly: the whole batch refused, nothing of it applied (the
       // sum field comes after others in the batch), the offset unmoved, and said so.
-      const sumFields = [...second.fields.keys()].filter((f) => f.startsWith('s\x1f'));
+      const sumFields = [...second.fields.keys()].filter((f) => f.startsWith('su\x1f'));
       const sumField = sumFields[sumFields.length - 1] as string;
       expect([...second.fields.keys()].indexOf(sumField)).toBeGreaterThan(0);
       await redis.hset(hashes[0] as string, sumField, '9223372036854775000');
@@ -125,11 +129,40 @@ describe('the apply script', () => {
       // Short of the limit it adds as before; a large negative sum is refused the same way.
       await redis.hset(hashes[0] as string, sumField, '-9223372036854775000');
       await expect(apply(second, 3002, 4302)).rejects.toThrow(`ERR increment or decrement would overflow: ${sumField}`);
-      await redis.hset(hashes[0] as string, sumField, '1000');
+      // A total past what one field of millionths held (±9.2 × 10^12 units): whole units go on.
+      await redis.hset(hashes[0] as string, sumField, '9000000000000000');
       expect(await apply(second, 3002, 4302)).toBe(1);
-      expect(Number(await redis.hget(hashes[0] as string, sumField))).toBe(1000 + (second.fields.get(sumField) as number));
+      expect(BigInt(await redis.hget(hashes[0] as string, sumField) ?? '')).toBe(9000000000000000n + BigInt(second.fields.get(sumField) as number));
     } finally {
       await redis.del(...hashes);
+      redis.disconnect();
+    }
+  });
+
+  it('reads a sum back from its whole units and millionths, past what one field of millionths held; refuses counters of the earlier form', async () => {
+    const redis = await connectRedisChecked(testEndpoints().redis);
+    const id = unique('sums');
+    const live = redisKeys.compareCounters(id, 'live');
+    const candidate = redisKeys.compareCounters(id, 'candidate');
+    const spec = { validate: { nulls: [], measures: ['revenue'], dimensions: ['country'] } } as unknown as JobSpec;
+    try {
+      await redis.hset(live, {
+        count: '3',
+        'su\x1frevenue': '9000000000000', 'sm\x1frevenue': '-250000',
+        'd\x1fcountry\x1fBR\x1fcount': '3', 'd\x1fcountry\x1fBR\x1fsu\x1frevenue': '2', 'd\x1fcountry\x1fBR\x1fsm\x1frevenue': '1500000',
+      });
+      const read = await readAggregates(redis, id, spec);
+      expect(read.live.sums.revenue).toBe(8_999_999_999_999.75);
+      expect(read.live.dimensions.country?.BR).toEqual({ count: 3, sums: { revenue: 3.5 } });
+      expect(read.candidate.sums.revenue).toBe(0);
+      // A comparison counted by a release that kept one field of millionths is not misread.
+      await redis.hset(candidate, 's\x1frevenue', '1500000');
+      const err = await readAggregates(redis, id, spec).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ReprocessError);
+      expect(err).toMatchObject({ code: 'SPEC_INVALID' });
+      expect((err as Error).message).toBe(`comparison ${id} was counted by an earlier release of reprocess, which kept measure sums in another form.`);
+    } finally {
+      await redis.del(live, candidate);
       redis.disconnect();
     }
   });

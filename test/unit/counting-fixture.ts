@@ -29,6 +29,8 @@ export function reference(spec: CountSpec, records: ConsumedRecord[]): { fields:
   const fields = new Map<string, number>();
   const keys = new Map<string, number>();
   const add = (m: Map<string, number>, f: string, n: number): void => void m.set(f, (m.get(f) ?? 0) + n);
+  // Sums in millionths by measure (top level) or by "d␟<dimension>␟<value>␟␟<measure>".
+  const sums = new Map<string, bigint>();
   for (const r of records) {
     const ts = Number(r.timestamp);
     if (ts < spec.fromMs || ts >= spec.toMs) continue;
@@ -38,17 +40,26 @@ export function reference(spec: CountSpec, records: ConsumedRecord[]): { fields:
     for (const f of spec.nulls) if (v[f] === null || v[f] === undefined) add(fields, `n${SEP}${f}`, 1);
     const x = spec.measures.map((m) => (typeof v[m] === 'number' && Number.isFinite(v[m]) ? Math.round((v[m] as number) * MICRO) : null));
     spec.measures.forEach((m, i) => {
-      if (x[i] !== null) add(fields, `s${SEP}${m}`, x[i] as number);
+      if (x[i] !== null) sums.set(m, (sums.get(m) ?? 0n) + BigInt(x[i] as number));
     });
     for (const d of spec.dimensions) {
       const raw = v[d];
       const dv = raw === null || raw === undefined ? NULL_DIMENSION_VALUE : String(raw);
       add(fields, `d${SEP}${d}${SEP}${dv}${SEP}count`, 1);
       spec.measures.forEach((m, i) => {
-        if (x[i] !== null) add(fields, `d${SEP}${d}${SEP}${dv}${SEP}s${SEP}${m}`, x[i] as number);
+        if (x[i] !== null) sums.set(`d${SEP}${d}${SEP}${dv}${SEP}${SEP}${m}`, (sums.get(`d${SEP}${d}${SEP}${dv}${SEP}${SEP}${m}`) ?? 0n) + BigInt(x[i] as number));
       });
     }
     add(keys, r.key === null ? NULL_DIMENSION_VALUE : r.key.toString('utf8'), 1);
+  }
+  // Each sum, in millionths, as two fields: whole units (su) and the millionths left (sm), both
+  // truncated toward zero (BigInt division).
+  for (const [path, micro] of sums) {
+    const cut = path.lastIndexOf(`${SEP}${SEP}`);
+    const [prefix, measure] = cut < 0 ? ['', path] : [path.slice(0, cut + 1), path.slice(cut + 2)];
+    const units = micro / BigInt(MICRO);
+    fields.set(`${prefix}su${SEP}${measure}`, Number(units));
+    fields.set(`${prefix}sm${SEP}${measure}`, Number(micro - units * BigInt(MICRO)));
   }
   return { fields, keys };
 }
