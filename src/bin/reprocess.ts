@@ -1,17 +1,16 @@
 #!/usr/bin/env node
-import { isReprocessError } from '../errors.js';
 import { relaunchWithNodeFlags } from '../util/node-flags.js';
 
 // Before anything else: on a machine with two cores or fewer, become node --single-threaded-gc
-// (util/node-flags.ts; the same process, replaced). The CLI is loaded only after.
+// (util/node-flags.ts; the same process, replaced). The CLI is loaded only after. A setting it
+// refuses is reported as any command's error is.
+let launchError: unknown = null;
 try {
   relaunchWithNodeFlags();
 } catch (err) {
-  if (!isReprocessError(err)) throw err;
-  process.stderr.write(`error: ${err.message}\n${err.hint ? `  ${err.hint}\n` : ''}`);
-  process.exit(2);
+  launchError = err;
 }
-const { run } = await import('../cli/run.js');
+const { failed, run } = await import('../cli/run.js');
 
 // The one place that owns the process: signals become an abort, the exit code comes from run().
 const controller = new AbortController();
@@ -28,13 +27,14 @@ const onSignal = (sig: NodeJS.Signals): void => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const code = await run(process.argv.slice(2), {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
+const io = {
+  stdout: (t: string) => process.stdout.write(t),
+  stderr: (t: string) => process.stderr.write(t),
   isTTY: Boolean(process.stdout.isTTY),
   env: process.env,
   signal: controller.signal,
-});
+};
+const code = launchError === null ? await run(process.argv.slice(2), io) : failed(io, launchError);
 process.exitCode = code;
 // Let stdout drain, then leave even if a library keeps a handle open.
 setTimeout(() => process.exit(code), 50).unref();

@@ -51,6 +51,12 @@ function printError(io: Io, err: unknown): void {
   }
 }
 
+/** Reports an error that ended a command line before or instead of run(), and gives its exit code. */
+export function failed(io: Io, err: unknown): number {
+  printError(io, err);
+  return exitCodeFor(err);
+}
+
 /** Runs one command line and returns the exit code; only the bin file exits the process. */
 export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;

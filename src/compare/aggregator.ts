@@ -11,7 +11,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { sleep } from '../util/sleep.js';
 import { checkThreads } from '../util/threads.js';
 import type { KeyStats, SideAggregate } from './core/index.js';
-import { MICRO, SEP, type BatchCounts } from './counter.js';
+import { MICRO, SEP, SUM_MILLIONTHS, SUM_UNITS, type BatchCounts } from './counter.js';
 import { defaultCountingThreads, startCounting, type Counting, type CountSchema } from './counting.js';
 
 /** Batches sent to Redis and not yet answered, at most (per aggregator). */
@@ -296,6 +296,12 @@ function earlierRelease(compareId: string): ReprocessError {
 async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSpec): Promise<SideAggregate> {
   const h = await redis.hgetall(redisKeys.compareCounters(compareId, side));
   const agg: SideAggregate = { count: 0, buckets: {}, nulls: {}, dimensions: {}, sums: {} };
+  // A sum's two fields, whole units and millionths, added up; `s` was one field of millionths.
+  const isSum = (kind: string | undefined): kind is string => kind === SUM_UNITS || kind === SUM_MILLIONTHS || kind === 's';
+  const addSum = (sums: Record<string, number>, kind: string, measure: string | undefined, n: number): void => {
+    if (kind === 's') throw earlierRelease(compareId);
+    if (measure !== undefined) sums[measure] = (sums[measure] ?? 0) + (kind === SUM_UNITS ? n : n / MICRO);
+  };
   for (const f of spec.validate.nulls) agg.nulls[f] = 0;
   for (const m of spec.validate.measures) agg.sums[m] = 0;
   for (const d of spec.validate.dimensions) agg.dimensions[d] = {};
@@ -305,17 +311,13 @@ async function readSide(redis: Redis, compareId: string, side: Side, spec: JobSp
     if (field === 'count') agg.count = n;
     else if (parts[0] === 'b' && parts[1] !== undefined) agg.buckets[parts[1]] = n;
     else if (parts[0] === 'n' && parts[1] !== undefined) agg.nulls[parts[1]] = n;
-    else if (parts[0] === 'su' && parts[1] !== undefined) agg.sums[parts[1]] = (agg.sums[parts[1]] ?? 0) + n;
-    else if (parts[0] === 'sm' && parts[1] !== undefined) agg.sums[parts[1]] = (agg.sums[parts[1]] ?? 0) + n / MICRO;
-    else if (parts[0] === 's') throw earlierRelease(compareId);
+    else if (isSum(parts[0])) addSum(agg.sums, parts[0], parts[1], n);
     else if (parts[0] === 'd' && parts.length >= 4) {
       const [, dim = '', value = ''] = parts;
       const dimension = (agg.dimensions[dim] ??= {});
       const entry = (dimension[value] ??= { count: 0, sums: Object.fromEntries(spec.validate.measures.map((m) => [m, 0])) });
       if (parts[3] === 'count') entry.count = n;
-      else if (parts[3] === 'su' && parts[4] !== undefined) entry.sums[parts[4]] = (entry.sums[parts[4]] ?? 0) + n;
-      else if (parts[3] === 'sm' && parts[4] !== undefined) entry.sums[parts[4]] = (entry.sums[parts[4]] ?? 0) + n / MICRO;
-      else if (parts[3] === 's') throw earlierRelease(compareId);
+      else if (isSum(parts[3])) addSum(entry.sums, parts[3], parts[4], n);
     }
   }
   return agg;

@@ -24,6 +24,10 @@ export const SEP = '\x1f';
 /** Sums are kept in millionths, as integers. */
 export const MICRO = 1_000_000;
 
+/** The part of a sum's field name (after its prefix) that says which of the two it is. */
+export const SUM_UNITS = 'su';
+export const SUM_MILLIONTHS = 'sm';
+
 /**
  * The two counter fields of a measure's sum (after `prefix`): whole units (`su`) and millionths
  * (`sm`). A batch's sum, exact in millionths, is sent as both (sumParts); Redis adds each as a
@@ -31,7 +35,7 @@ export const MICRO = 1_000_000;
  * millionths would.
  */
 export function sumFieldNames(prefix: string, measure: string): readonly [string, string] {
-  return [`${prefix}su${SEP}${measure}`, `${prefix}sm${SEP}${measure}`];
+  return [`${prefix}${SUM_UNITS}${SEP}${measure}`, `${prefix}${SUM_MILLIONTHS}${SEP}${measure}`];
 }
 
 /** A sum in millionths (an integer, |sum| ≤ 2^53) as whole units and the millionths left, both integers. */

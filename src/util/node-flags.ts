@@ -4,7 +4,7 @@ import { ReprocessError } from '../errors.js';
 /**
  * V8's garbage collector marks, sweeps and scavenges from helper threads of its own by default.
  * On a machine with two cores or fewer those threads take turns on the cores the replay's own
- * threads (the Kafka thread and two processing threads) and the comparison's need: with this
+ * threads (the Kafka thread and its processing threads) and the comparison's need: with this
  * flag an at-least-once replay moved 5–7 % more records per second for less CPU on a 2-core
  * machine (BENCHMARKS.md). Where cores are to spare, the helpers shorten pauses instead.
  */

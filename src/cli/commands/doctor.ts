@@ -1,9 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { describeEndpoints, loadEndpoints } from '../../config/endpoints.js';
 import { errorMessage } from '../../errors.js';
 import { createKafkaClient } from '../../kafka/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { connectRedisChecked } from '../../redis/index.js';
-import { availableParallelism } from 'node:os';
 import { SINGLE_THREADED_GC, SINGLE_THREADED_GC_ENV } from '../../util/node-flags.js';
 import { EXIT, table, type Command } from '../command.js';
 
